@@ -1,0 +1,106 @@
+"""Forms for login, preferences and organisation management."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
+from django.contrib.auth.password_validation import password_validators_help_text_html
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.formats import time_format
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from accounts import policy, throttle
+from accounts.models import Organisation
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Refuse while the username or address is locked; count every failed attempt."""
+
+    request: HttpRequest
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username") or ""
+        ip = throttle.client_ip(self.request)
+        until = throttle.locked_until(username, ip)
+        if until is not None:
+            raise ValidationError(locked_message(until), code="throttled")
+        try:
+            return super().clean()
+        except ValidationError as exc:
+            throttle.do_record_failure(username, ip)
+            until = throttle.locked_until(username, ip)
+            if until is not None:
+                raise ValidationError(locked_message(until), code="throttled") from exc
+            raise
+
+
+def locked_message(until: datetime) -> str:
+    minutes = max(1, round((until - timezone.now()).total_seconds() / 60))
+    return ngettext(
+        "Too many failed sign-in attempts. Try again in %(minutes)d minute (at %(time)s UTC).",
+        "Too many failed sign-in attempts. Try again in %(minutes)d minutes (at %(time)s UTC).",
+        minutes,
+    ) % {"minutes": minutes, "time": time_format(until.astimezone(UTC), "H:i")}
+
+
+class PreferencesForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["language"]
+        assert isinstance(field, forms.ChoiceField)  # noqa: S101 - declared above
+        field.choices = [
+            ("", _("Same as my browser")),
+            *[(code, name) for code, name in settings.LANGUAGES],
+        ]
+
+
+class NewUserForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    email = forms.EmailField(label=_("Email (optional)"), required=False)
+    password = forms.CharField(
+        label=_("Password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validators_help_text_html(),
+        strip=False,
+    )
+    is_org_admin = forms.BooleanField(label=_("Organisation admin"), required=False)
+
+
+class ResetPasswordForm(SetPasswordForm):
+    """An admin sets a member's new password (the member is told it out of band)."""
+
+
+class PolicyForm(forms.ModelForm):
+    class Meta:
+        model = Organisation
+        fields = ("max_attachment_mb", "allowed_mail_hosts")
+        widgets = {
+            "allowed_mail_hosts": forms.Textarea(
+                attrs={"rows": 5, "placeholder": "imap.example.org\n.example.org\n10.0.0.0/8"}
+            )
+        }
+        help_texts = {
+            "allowed_mail_hosts": _(
+                "One host, domain (.example.org) or network (10.0.0.0/8) per line. Empty: any "
+                "host the server operator allows. This list can only narrow what the operator "
+                "allows, never widen it."
+            )
+        }
+
+    def clean_max_attachment_mb(self) -> int:
+        value = int(self.cleaned_data["max_attachment_mb"])
+        if not 1 <= value <= 2048:
+            raise ValidationError(_("Choose a size between 1 and 2048 MB."))
+        return value
+
+    def clean_allowed_mail_hosts(self) -> str:
+        return "\n".join(policy.validate_host_rules(self.cleaned_data["allowed_mail_hosts"]))

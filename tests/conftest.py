@@ -1,0 +1,49 @@
+"""Shared fixtures: named users (alice and bob share an organisation, carol is elsewhere),
+the real-server rig, the live app and a browser page."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from accounts.models import Organisation, User
+from tests.servers.live import browser, live_app, page  # noqa: F401
+# TMP from tests.servers.mail import mailserver  # noqa: F401
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls tests make
+# beside it are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def example_org(db: None) -> Organisation:
+    return Organisation.objects.create(name="Example")
+
+
+@pytest.fixture
+def other_org(db: None) -> Organisation:
+    return Organisation.objects.create(name="Other")
+
+
+@pytest.fixture
+def alice(example_org: Organisation) -> User:
+    """Org admin of Example."""
+    return User.objects.create_user(
+        "alice", "alice@example.test", PASSWORD, organisation=example_org, is_org_admin=True
+    )
+
+
+@pytest.fixture
+def bob(example_org: Organisation) -> User:
+    return User.objects.create_user("bob", "bob@example.test", PASSWORD, organisation=example_org)
+
+
+@pytest.fixture
+def carol(other_org: Organisation) -> User:
+    """Another organisation: must never see or manage alice's and bob's things."""
+    return User.objects.create_user(
+        "carol", "carol@other.test", PASSWORD, organisation=other_org, is_org_admin=True
+    )
