@@ -9,7 +9,7 @@ import pytest
 
 from accounts.models import Organisation, User
 from tests.servers.live import browser, live_app, page  # noqa: F401
-# TMP from tests.servers.mail import mailserver  # noqa: F401
+from tests.servers.mail import mailserver, plain_mailserver  # noqa: F401
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls tests make
 # beside it are still plain synchronous code.

@@ -16,9 +16,10 @@ pytest-xdist worker) and a system Postfix/Dovecot can coexist.
 Why the mail store may live outside ``root``: Dovecot refuses to access mail as uid 0, so mail is
 owned by the unprivileged ``dovecot`` user, and LMTP delivery (a temporary seteuid, no chroot)
 needs that uid to traverse every parent directory.  pytest's temp dirs are 0700 root-only chains
-(pytest re-tightens them every session), so in that case the Maildirs and Dovecot's sockets go
-to a short-lived ``/tmp/webmail-rig-*`` directory (symlinked as ``root/spool``) that ``stop()``
-removes.  Config, TLS material, logs and the Postfix queue always stay in ``root``.
+(pytest re-tightens them every session), so in that case the Maildirs (and Postfix's
+data_directory, which has the same problem) go to a short-lived ``/tmp/webmail-rig-*`` directory
+(symlinked as ``root/spool``) that ``stop()`` removes.  Config, TLS material, logs, Dovecot's
+base_dir and the Postfix queue stay in ``root``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import email.utils
 import grp
 import math
 import os
+import pty
 import pwd
 import random
 import re
@@ -46,10 +48,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from email.header import Header
 from email.message import EmailMessage
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import imapclient
 import pytest
@@ -82,6 +84,8 @@ MAX_BASE_DIR = 70
 SPOOL_PREFIX = "webmail-rig-"
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
 
 
 class RigError(RuntimeError):
@@ -165,35 +169,78 @@ def _die_with_parent() -> None:
     _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _group_alive(pgid: int) -> bool:
+def _group_members(pgid: int) -> dict[int, int]:
+    """{pid: ppid} of the processes in process group ``pgid``, from /proc.
+
+    Zombies count only if they are ours to reap: one already handed to init is dead and
+    holds nothing, and waiting for init to collect it could take long.
+    """
+    me = os.getpid()
+    members = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process exited while we were looking
+        state, ppid, pgrp = fields[0], int(fields[1]), int(fields[2])
+        if pgrp == pgid and (state != "Z" or ppid == me):
+            members[int(stat_file.parent.name)] = ppid
+    return members
+
+
+@contextlib.contextmanager
+def _subreaper() -> Iterator[None]:
+    """Adopt orphaned descendants while a master shuts down, so we can reap them.
+
+    A master that exits before its last children leaves them to init, and some container
+    inits reap late or never: they would linger as zombies in ``ps``.
+    """
+    libc = _libc()
+    previous = ctypes.c_int(0)
+    libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(previous))
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        yield
+    finally:
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, previous.value)
 
 
 def _stop_group(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
-    """SIGTERM the master (it stops its own children), then SIGKILL anything left in its group."""
+    """Stop a server master and everything in its process group, leaving no zombies.
+
+    The whole group gets SIGTERM at once (a master alone would take its time: Dovecot's
+    waits about a second for its children, Postfix's exits at once and orphans them), and
+    orphans are adopted and reaped here.
+    """
     if proc is None:
         return
     pgid = proc.pid  # started with start_new_session=True, so pid == pgid
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    deadline = time.monotonic() + 3
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _group_alive(pgid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
+    me = os.getpid()
+    with _subreaper():
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        # Whatever is left was re-parented to us: reap it, killing it if it lingers.
+        deadline = time.monotonic() + 3
+        killed = False
+        while members := _group_members(pgid):
+            for pid, ppid in members.items():
+                if ppid == me:
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, os.WNOHANG)
+            if time.monotonic() > deadline:
+                if killed:
+                    break  # not ours to reap (e.g. an init zombie); nothing is running
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+                killed = True
+                deadline = time.monotonic() + 2
+            time.sleep(0.01)
 
 
 def _traversable_by(path: Path, uid: int, gids: set[int]) -> bool:
@@ -258,7 +305,10 @@ class MailServer:
     submission_port: int
     submissions_port: int
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, imap_capability: str | None = None) -> None:
+        # imap_capability replaces what Dovecot advertises (its `imap_capability` setting),
+        # e.g. to play a server without CONDSTORE/QRESYNC.
+        self.imap_capability = imap_capability
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         pw = pwd.getpwnam(MAIL_USER)
@@ -277,14 +327,16 @@ class MailServer:
     # -- lifecycle ------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, root: Path, *, timeout: float = START_TIMEOUT) -> MailServer:
+    def start(
+        cls, root: Path, *, timeout: float = START_TIMEOUT, imap_capability: str | None = None
+    ) -> MailServer:
         """Start both servers in ``root``; returns once every port answers.
 
         Usable as ``with MailServer.start(path) as server:`` (stops on exit) or with an explicit
         ``server.stop()``.
         """
         _clean_stale_spools()
-        server = cls(root)
+        server = cls(root, imap_capability=imap_capability)
         try:
             server._setup_static()
             for attempt in range(3):
@@ -292,8 +344,8 @@ class MailServer:
                     server._start_once(timeout)
                     return server
                 except _PortClash:
-                    # Another process grabbed a port between our probe and the bind: retry with
-                    # fresh ports rather than fail a whole xdist worker.
+                    # Another process grabbed one of our ports between the free-port probe and
+                    # the server's bind: retry with fresh ports rather than fail a whole worker.
                     server._stop_processes()
                     if attempt == 2:
                         raise
@@ -335,10 +387,12 @@ class MailServer:
         return [p.pid for p in (self._dovecot, self._postfix) if p is not None]
 
     def _choose_spool(self) -> Path:
-        gids = set(os.getgrouplist(MAIL_USER, self.mail_gid))
-        if len(str(self.root)) <= MAX_BASE_DIR - 4 and _traversable_by(
-            self.root, self.mail_uid, gids
-        ):
+        # Both unprivileged users that open files by absolute path must reach the spool.
+        reachable = all(
+            _traversable_by(self.root, pw.pw_uid, set(os.getgrouplist(pw.pw_name, pw.pw_gid)))
+            for pw in (pwd.getpwnam(MAIL_USER), pwd.getpwnam("postfix"))
+        )
+        if reachable and len(str(self.root)) <= MAX_BASE_DIR - 4:
             return self.root
         spool = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX))
         spool.chmod(0o711)  # others may only traverse: the mail uid needs to reach spool/mail
@@ -356,8 +410,7 @@ class MailServer:
         self.ca_file = files.ca_file
         self._tls = files
         self.log_dir.mkdir(exist_ok=True)
-        for d in ("state",):
-            (self.root / d).mkdir(exist_ok=True)
+        (self.root / "state").mkdir(exist_ok=True)
         run_dir = self.root / "run"
         if len(str(run_dir)) > MAX_BASE_DIR:
             run_dir = self.spool / "run"
@@ -438,7 +491,8 @@ class MailServer:
             (self.base_dir / "master.pid").unlink()
 
         daemon_dir = _postfix_daemon_dir()
-        assert daemon_dir is not None
+        if daemon_dir is None:
+            raise RigError("Postfix master daemon not found (postconf -h daemon_directory)")
         with (self.log_dir / "dovecot.stderr").open("wb") as err:
             self._dovecot = subprocess.Popen(
                 [_sbin_which("dovecot") or "dovecot", "-F", "-c", str(self.dovecot_conf)],
@@ -505,11 +559,66 @@ class MailServer:
         except OSError:
             return False
 
-    def _fail(self, reason: str) -> None:
-        logs = self.logs()
-        if "Address already in use" in logs:
-            raise _PortClash(reason)
-        raise RigError(f"mail server rig failed to start: {reason}\n{logs}")
+    def _fail(self, reason: str) -> NoReturn:
+        message = f"mail server rig failed to start: {reason}\n{self.logs()}"
+        if self._postfix is not None and self._postfix.poll() is not None:
+            # Postfix's master logs early fatal errors only to syslog, which containers often
+            # lack; `postfix check` repeats most configuration problems on stderr.
+            message += "\n----- postfix check -----\n" + self._postfix_check()
+        if self._ports_taken():
+            raise _PortClash(message)
+        raise RigError(message)
+
+    def _ports_taken(self) -> list[int]:
+        """Our ports that some other process holds (a race with our free-port probe)."""
+        own = {
+            p
+            for proc, ports in self._ports_by_server()
+            if proc is not None and proc.poll() is None
+            for p in ports
+        }
+        taken = []
+        for _proc, ports in self._ports_by_server():
+            for port in ports:
+                if port in own:
+                    continue
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    try:
+                        s.bind((HOST, port))
+                    except OSError:
+                        taken.append(port)
+        return taken
+
+    def _ports_by_server(self) -> list[tuple[subprocess.Popen[bytes] | None, list[int]]]:
+        dovecot = [self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port]
+        dovecot += [self.lmtp_port, self.auth_port]
+        postfix = [self.smtp_port, self.submission_port, self.submissions_port]
+        return [(self._dovecot, dovecot), (self._postfix, postfix)]
+
+    def _postfix_check(self) -> str:
+        postfix = _sbin_which("postfix")
+        if postfix is None:
+            return "(postfix command not found)"
+        # Postfix commands write to stderr only when it is a terminal, hence the pty.
+        reader, writer = pty.openpty()
+        try:
+            proc = subprocess.run(
+                [postfix, "-c", str(self.postfix_dir), "check"],
+                stdin=subprocess.DEVNULL,
+                stdout=writer,
+                stderr=writer,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            os.close(writer)
+        chunks = []
+        with contextlib.suppress(OSError):  # EIO once the pty is drained
+            while chunk := os.read(reader, 65536):
+                chunks.append(chunk)
+        os.close(reader)
+        text = b"".join(chunks).decode(errors="replace").strip()
+        return text or f"(no output, status {proc.returncode})"
 
     def logs(self) -> str:
         """The tail of every server log, for error messages."""
@@ -519,6 +628,11 @@ class MailServer:
         return "\n".join(parts)
 
     # -- configuration --------------------------------------------------------------------
+
+    def _capability_line(self) -> str:
+        if self.imap_capability is None:
+            return ""
+        return f"\n  imap_capability = {self.imap_capability}"
 
     def _write_dovecot_conf(self) -> None:
         mailboxes = "\n".join(
@@ -578,7 +692,7 @@ plugin {{
   quota_vsizes = yes
 }}
 protocol imap {{
-  mail_plugins = $mail_plugins imap_quota
+  mail_plugins = $mail_plugins imap_quota{self._capability_line()}
   # A webmail under test opens several connections per user from the same IP.
   mail_max_userip_connections = 1000
 }}
@@ -724,8 +838,12 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
-        (pf / "main.cf").write_text(main)
-        (pf / "master.cf").write_text(master)
+        past = time.time() - 60
+        for name, text in (("main.cf", main), ("master.cf", master)):
+            (pf / name).write_text(text)
+            # Postfix re-reads a config file until its mtime is in the past (it guards against
+            # reading a half-written file), which costs ~2 s on a freshly written main.cf.
+            os.utime(pf / name, (past, past))
 
     # -- helpers acting as another client -------------------------------------------------
 
@@ -763,7 +881,8 @@ postlog   unix-dgram n  -       n       -       1       postlogd
         if isinstance(message, EmailMessage):
             data = message.as_bytes(policy=email.policy.SMTP)
         else:
-            data = message
+            # smtplib sends bytes as they are; SMTP wants CRLF line ends.
+            data = re.sub(rb"\r?\n", b"\r\n", message)
         local = list(dict.fromkeys(u for u in map(self._local_user, recipients) if u))
         with contextlib.ExitStack() as stack:
             watch: dict[str, tuple[imapclient.IMAPClient, int]] = {}
@@ -868,12 +987,14 @@ postlog   unix-dgram n  -       n       -       1       postlogd
                 client.remove_flags([uid], flag_list, silent=True)
 
     def flags(self, user: str, folder: str, uid: int) -> set[str]:
+        """Stored flags and keywords of one message (without the per-session \\Recent)."""
         with self.imap(user) as client:
             client.select_folder(folder, readonly=True)
             got = client.get_flags([uid])
         if uid not in got:
             raise RigError(f"{user}/{folder} has no UID {uid}")
-        return {f.decode() if isinstance(f, bytes) else f for f in got[uid]}
+        flags = {f.decode() if isinstance(f, bytes) else f for f in got[uid]}
+        return flags - {"\\Recent"}
 
     def uids(self, user: str, folder: str) -> list[int]:
         with self.imap(user) as client:
@@ -1018,7 +1139,7 @@ _SUBJECTS = [
     "Cuộc họp tuần tới",
     "Smörgåsbord recipes",
 ]
-_WORDS = (
+_WORD_TEXT = (
     "the of and to in is that it for on with as was at by this be from or have an are not "
     "but can we you all your will one about more which when there their time if out so up "
     "what some would make like into than them these other could see two then now look only "
@@ -1028,7 +1149,8 @@ _WORDS = (
     "photos quarter numbers figures attached please thanks regards tomorrow yesterday next "
     "week month office coffee lunch call agenda notes plan launch issue ticket support "
     "café naïve façade über straße déjà señor smörgåsbord"
-).split()
+)
+_WORDS = _WORD_TEXT.split()
 _ZONES = [
     timezone(timedelta(hours=h, minutes=m))
     for h, m in ((0, 0), (1, 0), (2, 0), (-5, 0), (-8, 0), (9, 0), (5, 30))
@@ -1040,7 +1162,7 @@ _ATTACHMENTS = [
     ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "Vertrag.docx"),
     ("application/pdf", "Präsentation.pdf"),
 ]
-_ATTACHMENT_SIZES = [2_000, 12_000, 40_000, 90_000]
+_ATTACHMENT_SIZES = [1_500, 6_000, 20_000, 45_000]
 
 
 def _build_sentences() -> list[str]:
@@ -1055,19 +1177,19 @@ def _build_sentences() -> list[str]:
 _SENTENCES = _build_sentences()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _encode_header(text: str) -> str:
     if text.isascii():
         return text
     return Header(text, "utf-8").encode()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _encode_addr(name: str, addr: str) -> str:
     return email.utils.formataddr((name, addr), charset="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _attachment_payload(size: int) -> str:
     blob = random.Random(size).randbytes(size)
     return base64.encodebytes(blob).decode("ascii")  # 76-character lines, trailing newline
@@ -1077,7 +1199,7 @@ def message_date(i: int) -> float:
     """Seconds since the epoch of seeded message ``i``: increasing, never past 2025-01-01."""
     span = _LAST_DATE - _FIRST_DATE
     # Jitter within the message's own slot keeps the sequence strictly increasing.
-    u = random.Random(i * 2654435761 + 7).random() * 0.9
+    u = (i * 2654435761 % 4294967296) / 4294967296 * 0.9  # cheap deterministic hash
     return _LAST_DATE - span * math.exp(-(i + u) / _DATE_TAU)
 
 
@@ -1132,10 +1254,11 @@ class MessageFactory:
             from_, to = me, other
         else:
             from_, to = other, me
-        if refs:
-            subject = "Re: " + subject
-        elif rng.random() < 0.15:
+        if not refs and rng.random() < 0.15:
             subject = f"{subject} #{rng.randint(100, 9999)}"
+        encoded_subject = _encode_header(subject)
+        if refs:  # MUAs keep the prefix outside the encoded word
+            encoded_subject = "Re: " + encoded_subject
         headers = [
             f"Date: {date}",
             f"From: {from_}",
@@ -1144,7 +1267,7 @@ class MessageFactory:
         if rng.random() < 0.2:
             cc = rng.sample(_PEOPLE, 2)
             headers.append("Cc: " + ", ".join(_encode_addr(n, a) for n, a in cc))
-        headers.append(f"Subject: {_encode_header(subject)}")
+        headers.append(f"Subject: {encoded_subject}")
         headers.append(f"Message-ID: {self.message_id(i)}")
         if refs:
             headers.append(f"In-Reply-To: {refs[-1]}")
@@ -1156,8 +1279,8 @@ class MessageFactory:
         paragraphs = []
         for _ in range(rng.randint(1, 6)):
             paragraphs.append("\n".join(rng.choices(_SENTENCES, k=rng.randint(1, 5))))
-        if rng.random() < 0.03:  # the occasional long newsletter
-            paragraphs *= 12
+        if rng.random() < 0.02:  # the occasional long newsletter
+            paragraphs *= 8
         name = person[0].split(" ")[0] or "there"
         text = f"Hi {name},\n\n" + "\n\n".join(paragraphs) + "\n\n-- \nSent from the seed\n"
 
@@ -1181,14 +1304,14 @@ class MessageFactory:
                 f"{html}\n"
                 f"--{b1}--\n"
             )
-            if kind < 0.9:
+            if kind < 0.93:
                 headers.append(f'Content-Type: multipart/alternative; boundary="{b1}"')
                 body = "This is a multi-part message in MIME format.\n\n" + alternative
             else:
                 ctype, filename = rng.choice(_ATTACHMENTS)
                 size = rng.choice(_ATTACHMENT_SIZES)
-                if rng.random() < 0.05:
-                    size = 400_000
+                if rng.random() < 0.03:
+                    size = 350_000
                 if filename.isascii():
                     disposition = f'attachment; filename="{filename}"'
                 else:
@@ -1252,6 +1375,26 @@ def mailserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServer]
         yield server
 
 
+# What Dovecot 2.3 offers after login, less CONDSTORE, QRESYNC and ENABLE: a plain server.
+PLAIN_CAPABILITY = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "
+    "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
+    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
+    "LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE "
+    "LITERAL+ NOTIFY SPECIAL-USE QUOTA"
+)
+
+
+@pytest.fixture(scope="session")
+def plain_mailserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServer]:
+    """A second Dovecot that advertises neither CONDSTORE nor QRESYNC."""
+    require_rig()
+    with MailServer.start(
+        tmp_path_factory.mktemp("plainmail"), imap_capability=PLAIN_CAPABILITY
+    ) as server:
+        yield server
+
+
 __all__ = [
     "DOMAIN",
     "HOST",
@@ -1261,6 +1404,7 @@ __all__ = [
     "USERS",
     "mailserver",
     "message_date",
+    "plain_mailserver",
     "missing_requirements",
     "require_rig",
 ]
