@@ -147,7 +147,10 @@ def _throwaway_redis() -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def with_redis_db(url: str, db: int) -> str:
-    """The same server, another logical database (one per xdist worker: separate queues)."""
+def with_redis_db(url: str, offset: int) -> str:
+    """The same server, the URL's database number plus `offset` (one per xdist worker, so
+    workers never take each other's tasks; another base number separates whole runs)."""
     parts = urlsplit(url)
+    base = parts.path.strip("/")
+    db = (int(base) if base.isdigit() else 0) + offset
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
