@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -79,3 +80,60 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} from {self.ip} at {self.created:%Y-%m-%d %H:%M}"
+
+
+class MailAccount(models.Model):
+    """One upstream mailbox a user reads here: IMAP in, SMTP out. Passwords are Fernet
+    tokens (accounts/credentials.py), never plain text and never sent to the browser."""
+
+    class Security(models.TextChoices):
+        TLS = "tls", _("TLS (implicit)")
+        STARTTLS = "starttls", _("STARTTLS")
+        NONE = "none", _("None (local servers only)")
+
+    class Status(models.TextChoices):
+        NEW = "new", _("waiting for first sync")
+        SYNCING = "syncing", _("syncing")
+        OK = "ok", _("up to date")
+        ERROR = "error", _("error")
+
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="mail_accounts")
+    email = models.EmailField(_("email address"))
+    display_name = models.CharField(_("display name"), max_length=200, blank=True)
+
+    incoming_protocol = models.CharField(max_length=8, default="imap")
+    incoming_host = models.CharField(_("incoming server"), max_length=255)
+    incoming_port = models.PositiveIntegerField(_("port"))
+    incoming_security = models.CharField(_("security"), max_length=8, choices=Security.choices)
+    incoming_username = models.CharField(_("login"), max_length=255)
+    incoming_secret = models.TextField(editable=False)
+
+    outgoing_host = models.CharField(_("outgoing (SMTP) server"), max_length=255)
+    outgoing_port = models.PositiveIntegerField(_("port"))
+    outgoing_security = models.CharField(_("security"), max_length=8, choices=Security.choices)
+    outgoing_username = models.CharField(_("login"), max_length=255, blank=True)
+    # Empty: the incoming password is used for SMTP too.
+    outgoing_secret = models.TextField(blank=True, editable=False)
+
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.NEW)
+    # Shown to the user as is: built from our own error vocabulary, never exception text.
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    capabilities = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["pk"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def incoming_url(self) -> str:
+        """The form `mailaccount add --incoming` takes, e.g. imaps://me%40x.org@host:993."""
+        scheme = self.incoming_protocol + ("s" if self.incoming_security == "tls" else "")
+        login = quote(self.incoming_username, safe="")
+        host = f"[{self.incoming_host}]" if ":" in self.incoming_host else self.incoming_host
+        suffix = "?tls=none" if self.incoming_security == "none" else ""
+        return f"{scheme}://{login}@{host}:{self.incoming_port}{suffix}"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from accounts.views import auth, members, policy, preferences
+from accounts.views import auth, mail_accounts, members, policy, preferences
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
@@ -22,4 +22,22 @@ urlpatterns = [
         name="member_action",
     ),
     path("manage/policy/", policy.org_policy, name="org_policy"),
+    path("settings/accounts/", mail_accounts.account_list, name="mail_accounts"),
+    path("settings/accounts/add/", mail_accounts.account_add, name="mail_account_add"),
+    path("settings/accounts/<int:account_id>/", mail_accounts.account_detail, name="mail_account"),
+    path(
+        "settings/accounts/<int:account_id>/edit/",
+        mail_accounts.account_edit,
+        name="mail_account_edit",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/sync/",
+        mail_accounts.account_sync,
+        name="mail_account_sync",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/remove/",
+        mail_accounts.account_remove,
+        name="mail_account_remove",
+    ),
 ]

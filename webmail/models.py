@@ -1,4 +1,7 @@
-"""Mail models. The event log carries live updates from worker and push to the browser."""
+"""Mail models: the cache of upstream folders and envelopes, and the per-user event log.
+
+IMAP stays the source of truth: every row here can be rebuilt from the server.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+
+from accounts.models import MailAccount
 
 
 class Event(models.Model):
@@ -22,3 +27,125 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} for user {self.user_id}"
+
+
+class Folder(models.Model):
+    class SpecialUse(models.TextChoices):
+        INBOX = "inbox"
+        SENT = "sent"
+        DRAFTS = "drafts"
+        TRASH = "trash"
+        JUNK = "junk"
+        ARCHIVE = "archive"
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="folders")
+    name = models.CharField(max_length=1000)  # decoded from modified UTF-7
+    raw_name = models.CharField(max_length=1000)  # as on the wire, for commands
+    delimiter = models.CharField(max_length=4, blank=True)
+    special_use = models.CharField(max_length=8, choices=SpecialUse.choices, blank=True)
+    subscribed = models.BooleanField(default=True)
+    selectable = models.BooleanField(default=True)
+
+    # Sync state. highestmodseq is stored only once a sync completes, so a crash replays
+    # the interrupted work instead of skipping it.
+    uidvalidity = models.BigIntegerField(null=True)
+    uidnext = models.BigIntegerField(null=True)
+    highestmodseq = models.BigIntegerField(null=True)
+    complete = models.BooleanField(default=False)  # every server UID is cached
+    total = models.PositiveIntegerField(default=0)
+    unseen = models.PositiveIntegerField(default=0)
+    last_synced = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["account", "raw_name"], name="folder_unique_name")
+        ]
+        ordering: ClassVar = ["account", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def depth(self) -> int:
+        return self.name.count(self.delimiter) if self.delimiter else 0
+
+
+class Message(models.Model):
+    """One cached envelope. Unique by (folder, uid): reruns of a sync never duplicate."""
+
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="messages")
+    uid = models.BigIntegerField()
+    # System flags as booleans (list pages filter on them), keywords as a sorted list.
+    seen = models.BooleanField(default=False)
+    flagged = models.BooleanField(default=False)
+    answered = models.BooleanField(default=False)
+    draft = models.BooleanField(default=False)
+    deleted = models.BooleanField(default=False)
+    keywords = models.JSONField(default=list)
+    modseq = models.BigIntegerField(null=True)
+
+    internaldate = models.DateTimeField()
+    size = models.PositiveIntegerField(default=0)
+    subject = models.TextField(blank=True)
+    from_name = models.CharField(max_length=300, blank=True)
+    from_email = models.CharField(max_length=320, blank=True)
+    to = models.JSONField(default=list)  # [[name, email], ...]
+    cc = models.JSONField(default=list)
+    reply_to = models.JSONField(default=list)
+    date = models.DateTimeField(null=True)
+    message_id = models.CharField(max_length=998, blank=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.TextField(blank=True)
+    list_id = models.CharField(max_length=500, blank=True)
+    preview = models.CharField(max_length=300, blank=True)
+    has_attachments = models.BooleanField(default=False)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["folder", "uid"], name="message_unique_uid")
+        ]
+        indexes: ClassVar = [
+            # The list page: newest first within a folder.
+            models.Index(fields=["folder", "-internaldate"], name="message_folder_date"),
+            models.Index(fields=["folder", "seen"], name="message_folder_seen"),
+            models.Index(fields=["folder", "flagged"], name="message_folder_flagged"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.folder_id}:{self.uid} {self.subject[:40]}"
+
+    @property
+    def flags(self) -> frozenset[str]:
+        system = {
+            "\\Seen": self.seen,
+            "\\Flagged": self.flagged,
+            "\\Answered": self.answered,
+            "\\Draft": self.draft,
+            "\\Deleted": self.deleted,
+        }
+        return frozenset([name for name, on in system.items() if on] + list(self.keywords))
+
+
+class MessageBody(models.Model):
+    """Raw source fetched on demand; evictable by size (the envelope row stays)."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="body")
+    raw = models.BinaryField()
+    size = models.PositiveIntegerField()
+    fetched = models.DateTimeField(auto_now_add=True)
+    last_read = models.DateTimeField(auto_now=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"body of {self.message_id} ({self.size} bytes)"
+
+
+class SyncLock(models.Model):
+    """Per-folder lock, claimed with a conditional UPDATE (works on SQLite, where
+    select_for_update does nothing). A holder that dies leaves it to expire."""
+
+    folder = models.OneToOneField(Folder, on_delete=models.CASCADE, primary_key=True)
+    holder = models.CharField(max_length=64, blank=True)
+    expires = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"lock on folder {self.folder_id} by {self.holder or 'nobody'}"

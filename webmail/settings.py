@@ -169,3 +169,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("WEBMAIL_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+CELERY_BEAT_SCHEDULE["sync-all-accounts"] = {
+    "task": "webmail.tasks.sync_all_accounts",
+    "schedule": float(env.int("WEBMAIL_SYNC_INTERVAL", default=900)),
+}

@@ -1,10 +1,137 @@
-"""Celery entry points: thin shells that take ids and call the domain code."""
+"""Celery entry points: thin shells that take ids and call the domain code.
+
+Every task is idempotent: syncs converge on the server's state, flag stores and expunges
+of UIDs already changed or gone are no-ops upstream. Transient upstream errors retry with
+backoff; a held folder lock retries shortly after.
+"""
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+from typing import Any
 
+from celery import Task, shared_task
+
+from accounts.models import MailAccount
 from webmail import events
+from webmail.models import Folder
+from webmail.protocols.errors import TransientError
+from webmail.sync import writeback
+from webmail.sync.account import SyncFailed, sync_account
+from webmail.sync.locks import LockBusy
+
+logger = logging.getLogger(__name__)
+
+
+class Retryable(Exception):
+    """Raised inside tasks for failures worth another try (transient upstream, busy lock)."""
+
+
+def _reraise(exc: SyncFailed) -> None:
+    # Transient upstream trouble retries with backoff; anything else (bad password, TLS,
+    # refused host) waits for the user, and beat's periodic sync, instead.
+    if isinstance(exc.cause, TransientError):
+        raise Retryable(exc.message) from exc
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    autoretry_for=(Retryable,),
+    max_retries=8,
+    retry_backoff=15,
+    retry_backoff_max=600,
+    retry_jitter=True,
+)
+def sync_account_task(self: Task[Any, Any], account_id: int) -> None:
+    """Full pass over an account: folder list, then every folder."""
+    try:
+        report = sync_account(account_id)
+    except MailAccount.DoesNotExist:
+        return  # removed since it was queued
+    except SyncFailed as exc:
+        _reraise(exc)
+        return
+    if report.skipped:
+        # Another sync holds those folders; it may have started before the change we
+        # were asked to pick up, so look again shortly.
+        raise self.retry(countdown=5, max_retries=20)
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    autoretry_for=(Retryable,),
+    max_retries=8,
+    retry_backoff=15,
+    retry_backoff_max=600,
+    retry_jitter=True,
+)
+def sync_folders_task(self: Task[Any, Any], account_id: int, folder_ids: list[int]) -> None:
+    """Incremental sync of some folders (push saw a change there)."""
+    try:
+        report = sync_account(account_id, folder_ids=folder_ids)
+    except MailAccount.DoesNotExist:
+        return
+    except SyncFailed as exc:
+        _reraise(exc)
+        return
+    if report.skipped:
+        raise self.retry(countdown=2, max_retries=30)
+
+
+@shared_task(ignore_result=True)
+def sync_all_accounts() -> None:
+    """Beat's fallback for servers without IDLE, and recovery after upstream outages."""
+    for account_id in MailAccount.objects.values_list("pk", flat=True):
+        sync_account_task.delay(account_id)
+
+
+def _writeback(call: Any, *args: Any, **kwargs: Any) -> None:
+    try:
+        call(*args, **kwargs)
+    except Folder.DoesNotExist:
+        return
+    except LockBusy as exc:
+        raise Retryable("folder busy") from exc
+    except SyncFailed as exc:
+        _reraise(exc)
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(Retryable,),
+    max_retries=8,
+    retry_backoff=15,
+    retry_backoff_max=600,
+    retry_jitter=True,
+)
+def store_flags_task(folder_id: int, uids: list[int], flags: list[str], *, add: bool) -> None:
+    _writeback(writeback.store_flags, folder_id, uids, flags, add=add)
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(Retryable,),
+    max_retries=8,
+    retry_backoff=15,
+    retry_backoff_max=600,
+    retry_jitter=True,
+)
+def move_task(folder_id: int, uids: list[int], dest_folder_id: int) -> None:
+    _writeback(writeback.move, folder_id, uids, dest_folder_id)
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(Retryable,),
+    max_retries=8,
+    retry_backoff=15,
+    retry_backoff_max=600,
+    retry_jitter=True,
+)
+def expunge_task(folder_id: int, uids: list[int]) -> None:
+    _writeback(writeback.expunge, folder_id, uids)
 
 
 @shared_task(ignore_result=True)

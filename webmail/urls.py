@@ -8,7 +8,6 @@ from webmail.views import health, mailbox, stream
 urlpatterns = [
     path("", mailbox.home, name="home"),
     path("mail/", mailbox.mailbox, name="mailbox"),
-    path("settings/accounts/", mailbox.mail_accounts, name="mail_accounts"),
     path("events/", stream.event_stream, name="events"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -1,4 +1,5 @@
-"""live_app: the real ASGI server and Celery worker as subprocesses on the test database;
+"""live_app: the real ASGI server, Celery worker and push process as subprocesses on the
+test database;
 page: Playwright driving Debian's Chromium against it.
 
 Django's live server is WSGI and cannot stream Server-Sent Events, hence real processes.
@@ -37,6 +38,8 @@ def app_environment() -> dict[str, str]:
     }
     env["DJANGO_SETTINGS_MODULE"] = "webmail.settings"
     env["PYTHONUNBUFFERED"] = "1"
+    # The mail rig listens on loopback, which production refuses unless the operator lists it.
+    env["WEBMAIL_ALLOWED_MAIL_HOSTS"] = "127.0.0.1"
     db = settings.DATABASES["default"]
     if db["ENGINE"] == "django.db.backends.postgresql":
         user = db.get("USER") or "postgres"
@@ -146,9 +149,11 @@ def live_app(
             "--without-heartbeat",
         ],
     )
+    app.start("push", [sys.executable, "manage.py", "webmail_push"])
     try:
         _wait_http(f"{app.url}/healthz", web, app)
         app.wait_for_log("worker", "ready.")
+        app.wait_for_log("push", "push: watching")
         yield app
     finally:
         app.stop()

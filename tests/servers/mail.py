@@ -1023,8 +1023,15 @@ postlog   unix-dgram n  -       n       -       1       postlogd
         self.doveadm("expunge", "-u", user, "mailbox", "*", "all")
         with self.imap(user) as client:
             for _flags, _sep, name in sorted(client.list_folders(), reverse=True):
-                if name.upper() != "INBOX" and name not in self.special_use:
+                if name.upper() == "INBOX" or name in self.special_use:
+                    continue
+                try:
                     client.delete_folder(name)
+                except imapclient.exceptions.IMAPClientError as exc:
+                    # A parent that exists only through its children (Maildir++ with "Projekte/x"
+                    # but no "Projekte") is gone once the children are.
+                    if "NONEXISTENT" not in str(exc):
+                        raise
 
     # -- bulk seeding ---------------------------------------------------------------------
 

@@ -1,0 +1,177 @@
+"""Sync one upstream account: its folder list, then each folder under its lock, publishing
+events for open tabs as each folder applies."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from accounts.credentials import CredentialError
+from accounts.models import MailAccount
+from accounts.upstream import connect_options, describe_error, incoming_endpoint
+from webmail import events
+from webmail.models import Folder
+from webmail.protocols import errors
+from webmail.protocols.imap import ImapSession
+from webmail.sync.folder import FolderResult, sync_folder
+from webmail.sync.folders import sync_folder_list
+from webmail.sync.locks import LockBusy, folder_lock
+
+logger = logging.getLogger(__name__)
+ID_LIST_LIMIT = 500  # beyond this a `messages` event says "reload" instead of listing ids
+PROGRESS_EVERY = 0.5
+
+
+@dataclass
+class SyncReport:
+    folders: int = 0
+    new: int = 0
+    changed: int = 0
+    vanished: int = 0
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, result: FolderResult) -> None:
+        self.folders += 1
+        self.new += result.new
+        self.changed += result.changed
+        self.vanished += result.vanished
+
+
+class SyncFailed(Exception):
+    """Upstream failed; `message` is for the user, `cause` is the protocol error."""
+
+    def __init__(self, message: str, cause: Exception) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+
+
+FolderProgress = Callable[[Folder, int, int], None]
+
+
+def sync_account(
+    account_id: int,
+    *,
+    folder_name: str | None = None,
+    folder_ids: list[int] | None = None,
+    lock_wait: float = 0.0,
+    progress: FolderProgress | None = None,
+) -> SyncReport:
+    """Raises SyncFailed (account marked in error, cached mail untouched) or LookupError."""
+    account = MailAccount.objects.select_related("owner__organisation").get(pk=account_id)
+    report = SyncReport()
+    publisher = _Publisher(account, progress)
+    try:
+        endpoint = incoming_endpoint(account)
+    except CredentialError as exc:
+        raise _fail(account, str(exc), exc) from exc
+    options = connect_options(account.owner.organisation)
+    MailAccount.objects.filter(pk=account.pk).update(status=MailAccount.Status.SYNCING)
+    start = time.monotonic()
+    try:
+        with ImapSession.connect(endpoint, options) as session:
+            capabilities = " ".join(sorted(session.capabilities))
+            listing = sync_folder_list(account, session.list_folders())
+            for removed in listing.removed:
+                events.do_publish_event(
+                    account.owner_id,
+                    "folder",
+                    {"account": account.pk, "folder": removed, "removed": True},
+                )
+            for folder in listing.folders:
+                if not folder.selectable:
+                    continue
+                if folder_name is not None and folder.name != folder_name:
+                    continue
+                if folder_ids is not None and folder.pk not in folder_ids:
+                    continue
+                try:
+                    with folder_lock(folder.pk, wait=lock_wait) as lock:
+                        result = sync_folder(folder, session, lock, progress=publisher.progress)
+                except LockBusy:
+                    report.skipped.append(folder.name)
+                    continue
+                except errors.FolderGone:
+                    folder.delete()
+                    continue
+                report.add(result)
+                publisher.folder_done(folder, result)
+    except errors.ProtocolError as exc:
+        message = describe_error(exc, host=account.incoming_host)
+        raise _fail(account, message, exc) from exc
+    MailAccount.objects.filter(pk=account.pk).update(
+        status=MailAccount.Status.OK,
+        last_error="",
+        last_sync_at=timezone.now(),
+        capabilities=capabilities,
+    )
+    report.seconds = time.monotonic() - start
+    events.do_publish_event(account.owner_id, "sync", {"account": account.pk, "state": "done"})
+    return report
+
+
+def _fail(account: MailAccount, message: str, cause: Exception) -> SyncFailed:
+    logger.warning("account %s: sync failed: %s", account.pk, type(cause).__name__)
+    MailAccount.objects.filter(pk=account.pk).update(
+        status=MailAccount.Status.ERROR, last_error=message, last_error_at=timezone.now()
+    )
+    events.do_publish_event(
+        account.owner_id, "sync", {"account": account.pk, "state": "error", "error": message}
+    )
+    return SyncFailed(message, cause)
+
+
+class _Publisher:
+    """Turns engine progress into events, at most every PROGRESS_EVERY seconds."""
+
+    def __init__(self, account: MailAccount, progress: FolderProgress | None) -> None:
+        self.account = account
+        self.callback = progress
+        self.last = 0.0
+
+    def progress(self, folder: Folder, done: int, total: int) -> None:
+        if self.callback is not None:
+            self.callback(folder, done, total)
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY and done < total:
+            return
+        self.last = now
+        events.do_publish_event(
+            self.account.owner_id,
+            "sync",
+            {
+                "account": self.account.pk,
+                "folder": folder.pk,
+                "state": "running",
+                "done": done,
+                "total": total,
+            },
+        )
+
+    def folder_done(self, folder: Folder, result: FolderResult) -> None:
+        user = self.account.owner_id
+        base: dict[str, Any] = {"account": self.account.pk, "folder": folder.pk}
+        events.do_publish_event(
+            user,
+            "folder",
+            {**base, "name": folder.name, "total": folder.total, "unseen": folder.unseen},
+        )
+        if not result.any:
+            return
+        lists = {
+            "new": result.new_ids,
+            "changed": result.changed_ids,
+            "vanished": result.vanished_ids,
+        }
+        if any(len(ids) > ID_LIST_LIMIT for ids in lists.values()) or (
+            result.new > len(result.new_ids)
+        ):
+            events.do_publish_event(user, "messages", {**base, "reload": True})
+        else:
+            events.do_publish_event(user, "messages", {**base, **lists})
