@@ -99,6 +99,8 @@ class Message(models.Model):
     list_id = models.CharField(max_length=500, blank=True)
     preview = models.CharField(max_length=300, blank=True)
     has_attachments = models.BooleanField(default=False)
+    # Second pass done: preview, References and List-Id read (they are not in ENVELOPE).
+    details = models.BooleanField(default=False)
 
     class Meta:
         constraints: ClassVar = [

@@ -173,3 +173,6 @@ CELERY_BEAT_SCHEDULE["sync-all-accounts"] = {
     "task": "webmail.tasks.sync_all_accounts",
     "schedule": float(env.int("WEBMAIL_SYNC_INTERVAL", default=900)),
 }
+CELERY_BEAT_SCHEDULE["evict-bodies"] = {"task": "webmail.tasks.evict_bodies", "schedule": 3600.0}
+# Raw message bodies cached in the database (IMAP only: the server keeps the original).
+BODY_CACHE_BYTES = env.int("WEBMAIL_BODY_CACHE_MB", default=1024) * 1024 * 1024

@@ -11,12 +11,13 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from accounts.models import MailAccount
 from webmail import events
-from webmail.models import Folder
+from webmail.models import Folder, Message
 from webmail.protocols.errors import TransientError
-from webmail.sync import writeback
+from webmail.sync import bodies, writeback
 from webmail.sync.account import SyncFailed, sync_account
 from webmail.sync.locks import LockBusy
 
@@ -132,6 +133,33 @@ def move_task(folder_id: int, uids: list[int], dest_folder_id: int) -> None:
 )
 def expunge_task(folder_id: int, uids: list[int]) -> None:
     _writeback(writeback.expunge, folder_id, uids)
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(TransientError,),
+    max_retries=3,
+    retry_backoff=5,
+    retry_jitter=True,
+)
+def fetch_body_task(message_id: int) -> None:
+    """Download a body someone asked for; the page waits for the `body` event."""
+    try:
+        body = bodies.fetch_body(message_id)
+    except Message.DoesNotExist:
+        return
+    message = Message.objects.select_related("folder__account").get(pk=message_id)
+    events.do_publish_event(
+        message.folder.account.owner_id,
+        "body",
+        {"message": message_id, "available": body is not None},
+    )
+
+
+@shared_task(ignore_result=True)
+def evict_bodies() -> None:
+    """Keep the body cache within WEBMAIL_BODY_CACHE_MB; evicted bodies refetch on demand."""
+    bodies.evict_bodies(settings.BODY_CACHE_BYTES)
 
 
 @shared_task(ignore_result=True)

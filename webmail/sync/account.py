@@ -18,6 +18,8 @@ from webmail import events
 from webmail.models import Folder
 from webmail.protocols import errors
 from webmail.protocols.imap import ImapSession
+from webmail.sync.bodies import prefetch_newest
+from webmail.sync.details import fill_details
 from webmail.sync.folder import FolderResult, sync_folder
 from webmail.sync.folders import sync_folder_list
 from webmail.sync.locks import LockBusy, folder_lock
@@ -94,6 +96,11 @@ def sync_account(
                 try:
                     with folder_lock(folder.pk, wait=lock_wait) as lock:
                         result = sync_folder(folder, session, lock, progress=publisher.progress)
+                        # The folder is still selected: fill in what ENVELOPE lacks, and
+                        # have the newest Inbox bodies ready before anyone opens them.
+                        fill_details(folder, session)
+                        if folder.special_use == Folder.SpecialUse.INBOX:
+                            prefetch_newest(folder, session)
                 except LockBusy:
                     report.skipped.append(folder.name)
                     continue
