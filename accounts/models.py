@@ -137,3 +137,64 @@ class MailAccount(models.Model):
         host = f"[{self.incoming_host}]" if ":" in self.incoming_host else self.incoming_host
         suffix = "?tls=none" if self.incoming_security == "none" else ""
         return f"{scheme}://{login}@{host}:{self.incoming_port}{suffix}"
+
+
+class Preferences(models.Model):
+    """How one user wants the mailbox shown. Created on first use with the defaults."""
+
+    class Calendar(models.TextChoices):
+        GREGORIAN = "gregorian", _("Gregorian")
+        JALALI = "jalali", _("Solar Hijri")
+
+    class Remote(models.TextChoices):
+        BLOCK = "block", _("Block, ask each time")
+        ALLOW = "allow", _("Always show (through the image proxy)")
+
+    class Density(models.TextChoices):
+        COMFORTABLE = "comfortable", _("Comfortable")
+        COMPACT = "compact", _("Compact")
+
+    class Theme(models.TextChoices):
+        SYSTEM = "system", _("Follow the system")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="preferences")
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC")
+    calendar = models.CharField(
+        _("calendar"), max_length=10, choices=Calendar.choices, default=Calendar.GREGORIAN
+    )
+    date_format = models.CharField(
+        _("date format"),
+        max_length=16,
+        default="Y-m-d",
+        help_text=_("Django date format, e.g. Y-m-d, d.m.Y or j M Y."),
+    )
+    # Seconds after opening; -1: never mark read automatically.
+    mark_read_after = models.IntegerField(_("mark read after (seconds)"), default=0)
+    remote_content = models.CharField(
+        _("remote content"), max_length=8, choices=Remote.choices, default=Remote.BLOCK
+    )
+    conversations = models.BooleanField(_("group messages into conversations"), default=False)
+    density = models.CharField(
+        _("density"), max_length=12, choices=Density.choices, default=Density.COMFORTABLE
+    )
+    theme = models.CharField(_("theme"), max_length=8, choices=Theme.choices, default=Theme.SYSTEM)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"
+
+
+class TrustedSender(models.Model):
+    """A sender whose remote images this user always loads (through the proxy)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="trusted_senders")
+    email = models.CharField(max_length=320)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["user", "email"], name="trusted_sender_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.email

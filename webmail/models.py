@@ -101,6 +101,9 @@ class Message(models.Model):
     has_attachments = models.BooleanField(default=False)
     # Second pass done: preview, References and List-Id read (they are not in ENVELOPE).
     details = models.BooleanField(default=False)
+    # Conversation: the Message-ID of the thread's root as far as the account knows it
+    # (webmail/sync/threads.py); empty until assigned.
+    thread = models.CharField(max_length=998, blank=True, db_index=True)
 
     class Meta:
         constraints: ClassVar = [
@@ -111,6 +114,8 @@ class Message(models.Model):
             models.Index(fields=["folder", "-internaldate"], name="message_folder_date"),
             models.Index(fields=["folder", "seen"], name="message_folder_seen"),
             models.Index(fields=["folder", "flagged"], name="message_folder_flagged"),
+            models.Index(fields=["message_id"], name="message_message_id"),
+            models.Index(fields=["in_reply_to"], name="message_in_reply_to"),
         ]
 
     def __str__(self) -> str:

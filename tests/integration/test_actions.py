@@ -33,7 +33,7 @@ def eager() -> Iterator[None]:
         kwargs = json.loads(json.dumps(kwargs or {}))
         return self.apply(args, kwargs, throw=True)
 
-    celery_app.Task.apply_async = apply_async  # type: ignore[method-assign]
+    celery_app.Task.apply_async = apply_async  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:

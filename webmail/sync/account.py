@@ -23,6 +23,7 @@ from webmail.sync.details import fill_details
 from webmail.sync.folder import FolderResult, sync_folder
 from webmail.sync.folders import sync_folder_list
 from webmail.sync.locks import LockBusy, folder_lock
+from webmail.sync.threads import assign_threads
 
 logger = logging.getLogger(__name__)
 ID_LIST_LIMIT = 500  # beyond this a `messages` event says "reload" instead of listing ids
@@ -109,6 +110,7 @@ def sync_account(
                     continue
                 report.add(result)
                 publisher.folder_done(folder, result)
+            assign_threads(account)
     except errors.ProtocolError as exc:
         message = describe_error(exc, host=account.incoming_host)
         raise _fail(account, message, exc) from exc
