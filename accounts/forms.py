@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts import policy, throttle
-from accounts.models import Organisation
+from accounts.models import Organisation, Preferences
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
@@ -50,17 +51,49 @@ def locked_message(until: datetime) -> str:
     ) % {"minutes": minutes, "time": time_format(until.astimezone(UTC), "H:i")}
 
 
-class PreferencesForm(forms.Form):
+class PreferencesForm(forms.ModelForm):
     language = forms.ChoiceField(label=_("Language"), required=False)
+    time_zone = forms.ChoiceField(label=_("Time zone"))
+
+    class Meta:
+        model = Preferences
+        fields = (
+            "time_zone",
+            "calendar",
+            "date_format",
+            "mark_read_after",
+            "remote_content",
+            "conversations",
+            "density",
+            "theme",
+        )
+        help_texts = {
+            "mark_read_after": _("0: as soon as it opens; -1: never automatically."),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["language"]
-        assert isinstance(field, forms.ChoiceField)  # noqa: S101 - declared above
-        field.choices = [
+        language = self.fields["language"]
+        assert isinstance(language, forms.ChoiceField)  # noqa: S101 - declared above
+        language.choices = [
             ("", _("Same as my browser")),
             *[(code, name) for code, name in settings.LANGUAGES],
         ]
+        zone = self.fields["time_zone"]
+        assert isinstance(zone, forms.ChoiceField)  # noqa: S101 - declared above
+        zone.choices = [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+    def clean_mark_read_after(self) -> int:
+        value = int(self.cleaned_data["mark_read_after"])
+        if not -1 <= value <= 600:
+            raise ValidationError(_("Choose -1 (never), 0 (at once) or up to 600 seconds."))
+        return value
+
+    def clean_date_format(self) -> str:
+        value = str(self.cleaned_data["date_format"]).strip()
+        if not value or any(ch in value for ch in "<>&\"'") or len(value) > 16:
+            raise ValidationError(_("Use Django date format letters, e.g. Y-m-d."))
+        return value
 
 
 class NewUserForm(forms.Form):

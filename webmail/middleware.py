@@ -27,3 +27,35 @@ class ContentSecurityPolicyMiddleware:
             "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
         )
         return response
+
+
+class UserTimezoneMiddleware:
+    """Dates in the signed-in user's own time zone (Preferences.time_zone)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from django.utils import timezone
+
+        from accounts.models import Preferences
+
+        zone = None
+        if request.user.is_authenticated:
+            name = (
+                Preferences.objects.filter(user_id=request.user.pk)
+                .values_list("time_zone", flat=True)
+                .first()
+            )
+            if name:
+                try:
+                    zone = ZoneInfo(name)
+                except (ZoneInfoNotFoundError, ValueError):
+                    zone = None
+        if zone is not None:
+            timezone.activate(zone)
+        else:
+            timezone.deactivate()
+        return self.get_response(request)

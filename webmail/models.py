@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import MailAccount
 
@@ -31,12 +32,12 @@ class Event(models.Model):
 
 class Folder(models.Model):
     class SpecialUse(models.TextChoices):
-        INBOX = "inbox"
-        SENT = "sent"
-        DRAFTS = "drafts"
-        TRASH = "trash"
-        JUNK = "junk"
-        ARCHIVE = "archive"
+        INBOX = "inbox", _("Inbox")
+        SENT = "sent", _("Sent")
+        DRAFTS = "drafts", _("Drafts")
+        TRASH = "trash", _("Trash")
+        JUNK = "junk", _("Junk")
+        ARCHIVE = "archive", _("Archive")
 
     account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="folders")
     name = models.CharField(max_length=1000)  # decoded from modified UTF-7
@@ -68,6 +69,10 @@ class Folder(models.Model):
     @property
     def depth(self) -> int:
         return self.name.count(self.delimiter) if self.delimiter else 0
+
+    @property
+    def leaf_name(self) -> str:
+        return self.name.rsplit(self.delimiter, 1)[-1] if self.delimiter else self.name
 
 
 class Message(models.Model):

@@ -28,6 +28,8 @@ CSRF_TRUSTED_ORIGINS = config.env_list(env, "WEBMAIL_CSRF_TRUSTED_ORIGINS")
 
 # Operator's list of otherwise-refused upstream hosts (loopback/private names or CIDRs).
 ALLOWED_MAIL_HOSTS = config.env_list(env, "WEBMAIL_ALLOWED_MAIL_HOSTS")
+# The same, for the remote-image proxy (webmail/views/proxy.py); default: public addresses only.
+PROXY_ALLOWED_HOSTS = config.env_list(env, "WEBMAIL_PROXY_ALLOWED_HOSTS")
 CA_FILE = env.str("WEBMAIL_CA_FILE", default="") or None
 
 INSTALLED_APPS = [
@@ -51,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "webmail.middleware.UserTimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "webmail.middleware.ContentSecurityPolicyMiddleware",
 ]
@@ -100,7 +103,7 @@ LOGIN_THROTTLE_WINDOW_SECONDS = 15 * 60
 WEBMAIL_TRUST_X_FORWARDED_FOR = config.env_bool(env, "WEBMAIL_TRUST_X_FORWARDED_FOR", default=False)
 
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English")]
+LANGUAGES = [("en", "English"), ("fa", "فارسی")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"

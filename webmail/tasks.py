@@ -18,7 +18,7 @@ from webmail import events
 from webmail.models import Folder, Message
 from webmail.protocols.errors import TransientError
 from webmail.sync import bodies, writeback
-from webmail.sync.account import SyncFailed, sync_account
+from webmail.sync.account import SyncFailed, enrich_account, sync_account
 from webmail.sync.locks import LockBusy
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,24 @@ def sync_folders_task(self: Task[Any, Any], account_id: int, folder_ids: list[in
         return
     if report.skipped:
         raise self.retry(countdown=2, max_retries=30)
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(Retryable,),
+    max_retries=8,
+    retry_backoff=15,
+    retry_backoff_max=600,
+    retry_jitter=True,
+)
+def enrich_account_task(account_id: int) -> None:
+    """Second pass after new mail: previews, References/List-Id, threads, newest bodies."""
+    try:
+        enrich_account(account_id)
+    except MailAccount.DoesNotExist:
+        return
+    except SyncFailed as exc:
+        _reraise(exc)
 
 
 @shared_task(ignore_result=True)

@@ -1,4 +1,4 @@
-"""The user's own preferences (language for now)."""
+"""The user's own preferences: language, time zone, calendar, dates, reading, looks."""
 
 from __future__ import annotations
 
@@ -10,14 +10,18 @@ from django.utils.translation import gettext as _
 
 from accounts.forms import PreferencesForm
 from accounts.language import remember_language
-from accounts.models import User
+from accounts.models import Preferences, User
 
 
 def preferences(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)  # noqa: S101 - LoginRequiredMiddleware guarantees it
-    form = PreferencesForm(request.POST or None, initial={"language": user.language})
+    prefs, _created = Preferences.objects.get_or_create(user=user)
+    form = PreferencesForm(
+        request.POST or None, instance=prefs, initial={"language": user.language}
+    )
     if request.method == "POST" and form.is_valid():
+        form.save()
         user.language = form.cleaned_data["language"]
         user.save(update_fields=["language"])
         response = redirect("preferences")
@@ -26,4 +30,4 @@ def preferences(request: HttpRequest) -> HttpResponse:
             translation.activate(user.language)
         messages.success(request, _("Preferences saved."))
         return response
-    return render(request, "accounts/preferences.html", {"form": form})
+    return render(request, "accounts/preferences.html", {"form": form, "prefs": prefs})

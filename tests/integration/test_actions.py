@@ -19,7 +19,7 @@ from webmail import actions
 from webmail.celery import app as celery_app
 from webmail.models import Folder, MessageBody
 from webmail.sync import bodies
-from webmail.sync.account import sync_account
+from webmail.sync.account import enrich_account, sync_account
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mailserver]
 
@@ -146,6 +146,8 @@ def test_details_and_bodies(account: MailAccount, mailserver: MailServer) -> Non
     for i in range(7):
         mailserver.append("alice", "INBOX", make_message(f"n{i}", body=f"Body number {i} here."))
     sync_account(account.pk)
+    assert not MessageBody.objects.exists()  # the sync itself stays on envelopes
+    assert enrich_account(account.pk) == 7
     inbox = folder(account, "inbox")
     newest = inbox.messages.order_by("-internaldate", "-uid")
     assert all(m.details for m in inbox.messages.all())

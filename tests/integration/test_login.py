@@ -124,7 +124,19 @@ def test_it_changes_the_password(client: Client, bob: User) -> None:
 
 def test_it_remembers_the_chosen_language(client: Client, bob: User) -> None:
     client.force_login(bob)
-    response = client.post("/settings/", {"language": "en"})
+    response = client.post(
+        "/settings/",
+        {
+            "language": "en",
+            "time_zone": "Asia/Tehran",
+            "calendar": "gregorian",
+            "date_format": "Y-m-d",
+            "mark_read_after": 0,
+            "remote_content": "block",
+            "density": "comfortable",
+            "theme": "system",
+        },
+    )
     assert response.status_code == 302
     bob.refresh_from_db()
     assert bob.language == "en"

@@ -12,7 +12,7 @@ from accounts.models import MailAccount, User
 from tests.integration.sync_helpers import make_account
 from tests.servers.mail import MailServer
 from webmail.models import Message
-from webmail.sync.account import sync_account
+from webmail.sync.account import enrich_account, sync_account
 from webmail.sync.threads import base_subject
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mailserver]
@@ -49,10 +49,12 @@ def test_replies_in_sent_join_and_late_parents_adopt(
     # The reply arrives (and is threaded) before the message it answers.
     mailserver.append("alice", "INBOX", mail("Re: plan", "<c@x>", "<b@x>", "<a@x> <b@x>"))
     sync_account(account.pk)
+    enrich_account(account.pk)
     mailserver.append("alice", "INBOX", mail("plan", "<a@x>"))
     mailserver.append("alice", "Sent", mail("Re: plan", "<b@x>", "<a@x>", "<a@x>"))
     mailserver.append("alice", "INBOX", mail("unrelated", "<z@x>"))
     sync_account(account.pk)
+    enrich_account(account.pk)
     root = thread_of("plan")
     assert set(Message.objects.filter(thread=root).values_list("message_id", flat=True)) == {
         "<a@x>",
@@ -66,6 +68,7 @@ def test_subject_is_the_last_resort(account: MailAccount, mailserver: MailServer
     mailserver.append("alice", "INBOX", mail("Budget 2027", "<p@x>"))
     mailserver.append("alice", "INBOX", mail("RE: Fwd: budget 2027", "<q@x>"))
     sync_account(account.pk)
+    enrich_account(account.pk)
     assert thread_of("Budget 2027") == thread_of("RE: Fwd: budget 2027")
 
 

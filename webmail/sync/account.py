@@ -7,8 +7,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.credentials import CredentialError
@@ -97,11 +99,6 @@ def sync_account(
                 try:
                     with folder_lock(folder.pk, wait=lock_wait) as lock:
                         result = sync_folder(folder, session, lock, progress=publisher.progress)
-                        # The folder is still selected: fill in what ENVELOPE lacks, and
-                        # have the newest Inbox bodies ready before anyone opens them.
-                        fill_details(folder, session)
-                        if folder.special_use == Folder.SpecialUse.INBOX:
-                            prefetch_newest(folder, session)
                 except LockBusy:
                     report.skipped.append(folder.name)
                     continue
@@ -110,7 +107,6 @@ def sync_account(
                     continue
                 report.add(result)
                 publisher.folder_done(folder, result)
-            assign_threads(account)
     except errors.ProtocolError as exc:
         message = describe_error(exc, host=account.incoming_host)
         raise _fail(account, message, exc) from exc
@@ -122,7 +118,41 @@ def sync_account(
     )
     report.seconds = time.monotonic() - start
     events.do_publish_event(account.owner_id, "sync", {"account": account.pk, "state": "done"})
+    if report.new:
+        # Second pass, off the sync's critical path: previews, References/List-Id,
+        # conversations, the newest Inbox bodies.
+        from webmail.tasks import enrich_account_task
+
+        transaction.on_commit(partial(enrich_account_task.delay, account.pk))
     return report
+
+
+def enrich_account(account_id: int) -> int:
+    """The second pass over an account's new mail; returns messages given details."""
+    account = MailAccount.objects.select_related("owner__organisation").get(pk=account_id)
+    filled = 0
+    try:
+        with ImapSession.connect(
+            incoming_endpoint(account), connect_options(account.owner.organisation)
+        ) as session:
+            folders = Folder.objects.filter(
+                account=account, selectable=True, messages__details=False
+            )
+            for folder in folders.distinct():
+                session.select(folder.raw_name)
+                while (done := fill_details(folder, session)) > 0:  # newest first
+                    filled += done
+                if folder.special_use == Folder.SpecialUse.INBOX:
+                    prefetch_newest(folder, session)
+    except errors.ProtocolError as exc:
+        raise _fail(account, describe_error(exc, host=account.incoming_host), exc) from exc
+    while assign_threads(account) > 0:
+        pass
+    if filled:
+        events.do_publish_event(
+            account.owner_id, "messages", {"account": account.pk, "reload": True}
+        )
+    return filled
 
 
 def _fail(account: MailAccount, message: str, cause: Exception) -> SyncFailed:

@@ -1,15 +1,32 @@
-"""The mailbox page: accounts and their folders with unread counts. Until the user adds an
-upstream account it explains how to."""
+"""The mailbox: folder tree, unified views and message lists. Reads the cache only.
+
+Each list view renders the whole page, or with `?partial=list` just the list (the page's
+script swaps it in when the event stream says something changed)."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
-from accounts.models import MailAccount
+from accounts.models import MailAccount, User
+from webmail import queries
 from webmail.models import Folder
-from webmail.sync.folders import sync_order
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # noqa: S101 - LoginRequiredMiddleware
+    return request.user
+
+
+def _int(value: str | None, default: int = 1) -> int:
+    try:
+        return int(value or default)
+    except ValueError:
+        return default
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -17,10 +34,99 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def mailbox(request: HttpRequest) -> HttpResponse:
-    accounts = list(
-        MailAccount.objects.filter(owner_id=request.user.pk)
-        .order_by("pk")
-        .prefetch_related(Prefetch("folders", queryset=Folder.objects.filter(selectable=True)))
+    user = _user(request)
+    if not MailAccount.objects.filter(owner=user).exists():
+        return render(request, "webmail/mailbox.html", _context(request, user, None, None, {}))
+    return unified(request, "inbox")
+
+
+def unified(request: HttpRequest, kind: str) -> HttpResponse:
+    user = _user(request)
+    if kind not in queries.UNIFIED:
+        kind = "inbox"
+    prefs = queries.get_preferences(user)
+    page = queries.list_unified(
+        user,
+        kind,
+        page=_int(request.GET.get("page")),
+        sort=request.GET.get("sort", "date"),
+        conversations=_conversations(request, prefs.conversations),
     )
-    trees = [(account, sorted(account.folders.all(), key=sync_order)) for account in accounts]
-    return render(request, "webmail/mailbox.html", {"accounts": accounts, "trees": trees})
+    titles = {"inbox": _("All inboxes"), "unread": _("Unread"), "flagged": _("Flagged")}
+    view = {
+        "kind": "unified",
+        "key": kind,
+        "title": titles[kind],
+        "url": reverse("unified", args=[kind]),
+        "folder_ids": [],
+    }
+    return _render_list(request, user, page, view)
+
+
+def folder_view(request: HttpRequest, folder_id: int) -> HttpResponse:
+    user = _user(request)
+    folder = queries.get_folder_for_user(user, folder_id)
+    prefs = queries.get_preferences(user)
+    page = queries.list_folder(
+        folder,
+        page=_int(request.GET.get("page")),
+        sort=request.GET.get("sort", "date"),
+        conversations=_conversations(request, prefs.conversations),
+    )
+    view = {
+        "kind": "folder",
+        "key": str(folder.pk),
+        "title": folder.name,
+        "folder": folder,
+        "url": reverse("folder", args=[folder.pk]),
+        "folder_ids": [folder.pk],
+    }
+    return _render_list(request, user, page, view)
+
+
+def _conversations(request: HttpRequest, default: bool) -> bool:  # noqa: FBT001 - plain flag
+    value = request.GET.get("conversations")
+    return default if value is None else value == "1"
+
+
+def _render_list(
+    request: HttpRequest, user: User, page: queries.ListPage, view: dict[str, Any]
+) -> HttpResponse:
+    context = _context(request, user, page, view, {})
+    if request.GET.get("partial") == "list":
+        return render(request, "webmail/partials/message_list.html", context)
+    return render(request, "webmail/mailbox.html", context)
+
+
+def _context(
+    request: HttpRequest,
+    user: User,
+    page: queries.ListPage | None,
+    view: dict[str, Any] | None,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    prefs = queries.get_preferences(user)
+    conversations = _conversations(request, prefs.conversations)
+    move_targets = (
+        Folder.objects.filter(account__owner=user, selectable=True)
+        .select_related("account")
+        .order_by("account_id", "name")
+    )
+    return {
+        "trees": queries.get_trees(user),
+        "counts": queries.unified_counts(user),
+        "page": page,
+        "view": view,
+        "prefs": prefs,
+        "conversations": conversations,
+        "move_targets": move_targets,
+        "has_accounts": MailAccount.objects.filter(owner=user).exists(),
+        "sort_choices": [
+            ("date", _("Newest first")),
+            ("-date", _("Oldest first")),
+            ("sender", _("Sender")),
+            ("subject", _("Subject")),
+            ("size", _("Size")),
+        ],
+        **extra,
+    }

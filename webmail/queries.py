@@ -1,0 +1,185 @@
+"""The read side of the mailbox pages: folders, lists and messages, each checked against
+the user who asks. Reads the cache only; no page waits on an upstream server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.http import Http404
+
+from accounts.models import MailAccount, Preferences, User
+from webmail.models import Folder, Message
+from webmail.sync.folders import sync_order
+
+PAGE_SIZE = 50
+SORTS = {
+    "date": ("-internaldate", "-pk"),
+    "-date": ("internaldate", "pk"),
+    "sender": ("from_name", "from_email", "-internaldate"),
+    "subject": ("subject", "-internaldate"),
+    "size": ("-size", "-internaldate"),
+}
+UNIFIED = ("inbox", "unread", "flagged")
+# Unified "unread" leaves out folders where unread mail is noise.
+NOT_UNREAD_VIEWS = ("trash", "junk", "sent", "drafts")
+
+
+def get_preferences(user: User) -> Preferences:
+    prefs, _ = Preferences.objects.get_or_create(user=user)
+    return prefs
+
+
+def get_folder_for_user(user: User, folder_id: int) -> Folder:
+    try:
+        return Folder.objects.select_related("account").get(pk=folder_id, account__owner=user)
+    except Folder.DoesNotExist:
+        raise Http404 from None  # 404, never 403: do not confirm it exists
+
+
+def get_message_for_user(user: User, message_id: int) -> Message:
+    try:
+        return Message.objects.select_related("folder__account").get(
+            pk=message_id, folder__account__owner=user
+        )
+    except Message.DoesNotExist:
+        raise Http404 from None
+
+
+@dataclass
+class FolderNode:
+    folder: Folder
+    depth: int
+    has_children: bool
+
+
+@dataclass
+class AccountTree:
+    account: MailAccount
+    folders: list[FolderNode]
+
+
+def get_trees(user: User) -> list[AccountTree]:
+    """Every account with its folder tree: special folders first, then by name, children
+    under their parent."""
+    trees = []
+    accounts = MailAccount.objects.filter(owner=user).order_by("pk")
+    folders_by_account: dict[int, list[Folder]] = {}
+    for folder in Folder.objects.filter(account__owner=user, selectable=True):
+        folders_by_account.setdefault(folder.account_id, []).append(folder)
+    for account in accounts:
+        folders = folders_by_account.get(account.pk, [])
+        specials = sorted((f for f in folders if f.special_use), key=sync_order)
+        others = sorted((f for f in folders if not f.special_use), key=lambda f: f.name.lower())
+        names = {f.name for f in folders}
+        nodes = [FolderNode(f, 0, has_children=False) for f in specials]
+        for folder in others:
+            prefix = folder.name + folder.delimiter if folder.delimiter else None
+            children = prefix is not None and any(n.startswith(prefix) for n in names)
+            nodes.append(FolderNode(folder, folder.depth, has_children=children))
+        trees.append(AccountTree(account, nodes))
+    return trees
+
+
+def unified_counts(user: User) -> dict[str, int]:
+    inbox = Folder.objects.filter(account__owner=user, special_use=Folder.SpecialUse.INBOX)
+    return {
+        "inbox": sum(f.unseen for f in inbox),
+        "unread": _unified_messages(user, "unread").count(),
+        "flagged": _unified_messages(user, "flagged").count(),
+    }
+
+
+def _unified_messages(user: User, kind: str) -> QuerySet[Message]:
+    base = Message.objects.filter(folder__account__owner=user)
+    if kind == "inbox":
+        return base.filter(folder__special_use=Folder.SpecialUse.INBOX)
+    if kind == "unread":
+        return base.filter(seen=False).exclude(folder__special_use__in=NOT_UNREAD_VIEWS)
+    if kind == "flagged":
+        return base.filter(flagged=True)
+    raise Http404
+
+
+@dataclass
+class ListPage:
+    rows: list[Any]  # Message, or a conversation row (Message with .thread_count)
+    page: int
+    pages: int
+    total: int
+    sort: str
+
+
+def list_folder(folder: Folder, *, page: int, sort: str, conversations: bool) -> ListPage:
+    # Served by the (folder, -internaldate) index for the default sort.
+    return _paged(
+        folder.messages.all(), page, sort, conversations=conversations, total_hint=folder.total
+    )
+
+
+def list_unified(user: User, kind: str, *, page: int, sort: str, conversations: bool) -> ListPage:
+    return _paged(
+        _unified_messages(user, kind), page, sort, conversations=conversations, total_hint=None
+    )
+
+
+def _paged(
+    messages: QuerySet[Message],
+    page: int,
+    sort: str,
+    *,
+    conversations: bool,
+    total_hint: int | None,
+) -> ListPage:
+    sort = sort if sort in SORTS else "date"
+    messages = messages.select_related("folder__account")
+    if conversations:
+        return _conversation_page(messages, page, sort)
+    total = total_hint if total_hint is not None else messages.count()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    start = (page - 1) * PAGE_SIZE
+    rows = list(messages.order_by(*SORTS[sort])[start : start + PAGE_SIZE])
+    return ListPage(rows, page, pages, total, sort)
+
+
+def _conversation_page(messages: QuerySet[Message], page: int, sort: str) -> ListPage:
+    """One row per conversation: its newest message in this view, with the count of its
+    messages in the view."""
+    threads = (
+        messages.exclude(thread="")
+        .values("thread")
+        .annotate(
+            latest=Max("internaldate"), n=Count("pk"), unread=Count("pk", filter=Q(seen=False))
+        )
+        .order_by("-latest" if sort != "-date" else "latest")
+    )
+    total = threads.count()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    start = (page - 1) * PAGE_SIZE
+    window = list(threads[start : start + PAGE_SIZE])
+    newest = {
+        m.thread: m
+        for m in messages.filter(thread__in=[t["thread"] for t in window]).order_by("internaldate")
+    }
+    rows = []
+    for entry in window:
+        message = newest.get(entry["thread"])
+        if message is not None:
+            message.thread_count = entry["n"]  # type: ignore[attr-defined]
+            message.thread_unread = entry["unread"]  # type: ignore[attr-defined]
+            rows.append(message)
+    return ListPage(rows, page, pages, total, sort)
+
+
+def get_conversation(message: Message) -> list[Message]:
+    """Every message of the conversation across the account's folders, oldest first."""
+    if not message.thread:
+        return [message]
+    return list(
+        Message.objects.filter(folder__account_id=message.folder.account_id, thread=message.thread)
+        .select_related("folder")
+        .order_by("internaldate", "pk")
+    )

@@ -1,0 +1,189 @@
+"""Reading a message: header block, conversation, attachments; the HTML body is served on
+its own URL under a strict CSP and shown in a sandboxed frame without scripts."""
+
+from __future__ import annotations
+
+import re
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.models import Preferences, TrustedSender, User
+from webmail import actions, queries, tasks
+from webmail.mime import attachment_payload, parse_message
+from webmail.mime.sanitize import clean_html, text_to_html
+from webmail.models import Message, MessageBody
+from webmail.views.mailbox import _context, _user
+from webmail.views.proxy import proxy_url_for
+
+# The frame document: nothing runs, nothing loads but our own images, styles inline only.
+BODY_POLICY = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+# Never rendered on our origin, whatever the sender claims.
+DANGEROUS = re.compile(r"html|svg|xml|javascript|ecmascript|x-msdownload|x-sh|octet-stream")
+INLINE_SAFE = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+def _body(message: Message) -> bytes | None:
+    body = MessageBody.objects.filter(message=message).first()
+    return bytes(body.raw) if body is not None else None
+
+
+def _remote_allowed(user: User, prefs: Preferences, message: Message) -> bool:
+    if prefs.remote_content == Preferences.Remote.ALLOW:
+        return True
+    return TrustedSender.objects.filter(user=user, email=message.from_email.lower()).exists()
+
+
+def message_view(request: HttpRequest, message_id: int) -> HttpResponse:
+    user = _user(request)
+    message = queries.get_message_for_user(user, message_id)
+    prefs = queries.get_preferences(user)
+    raw = _body(message)
+    if raw is None:
+        tasks.fetch_body_task.delay(message.pk)
+    parsed = parse_message(raw) if raw is not None else None
+    if parsed is not None and not message.seen and prefs.mark_read_after == 0:
+        actions.do_set_flags(user, [message.pk], ["\\Seen"], add=True)
+    attachments = []
+    if parsed is not None:
+        for part in parsed.attachments:
+            url = reverse("attachment", args=[message.pk, part.part_id])
+            attachments.append(
+                {"part": part, "url": url, "previewable": part.content_type in INLINE_SAFE}
+            )
+    show_remote = request.GET.get("remote") == "1" or _remote_allowed(user, prefs, message)
+    conversation = queries.get_conversation(message) if prefs.conversations else [message]
+    reader = {
+        "message": message,
+        "parsed": parsed,
+        "downloading": raw is None,
+        "attachments": attachments,
+        "has_html": parsed is not None and parsed.html is not None,
+        "body_url": reverse("message_body", args=[message.pk])
+        + ("?remote=1" if show_remote else ""),
+        "show_remote": show_remote,
+        "has_remote": parsed is not None and parsed.html is not None and _has_remote(parsed.html),
+        "conversation": conversation if len(conversation) > 1 else [],
+        "mark_read_after": prefs.mark_read_after,
+    }
+    if request.GET.get("partial") == "reader":
+        return render(request, "webmail/partials/reader.html", {"reader": reader, "prefs": prefs})
+    folder = message.folder
+    page = queries.list_folder(folder, page=1, sort="date", conversations=False)
+    view = {
+        "kind": "folder",
+        "key": str(folder.pk),
+        "title": folder.name,
+        "folder": folder,
+        "url": reverse("folder", args=[folder.pk]),
+        "folder_ids": [folder.pk],
+    }
+    context = _context(request, user, page, view, {"reader": reader})
+    return render(request, "webmail/mailbox.html", context)
+
+
+def _has_remote(html: str) -> bool:
+    return bool(
+        re.search(r"""(src|background)\s*=\s*["']?\s*https?:|url\(\s*["']?\s*https?:""", html, re.I)
+    )
+
+
+def message_body(request: HttpRequest, message_id: int) -> HttpResponse:
+    """The sanitised body as its own document, for <iframe sandbox> (no scripts, no
+    same-origin)."""
+    user = _user(request)
+    message = queries.get_message_for_user(user, message_id)
+    raw = _body(message)
+    if raw is None:
+        raise Http404
+    parsed = parse_message(raw)
+    cid_urls = {
+        part.content_id: reverse("attachment", args=[message.pk, part.part_id])
+        for part in parsed.attachments
+        if part.content_id
+    }
+    prefs = queries.get_preferences(user)
+    allow_remote = request.GET.get("remote") == "1" or _remote_allowed(user, prefs, message)
+    if parsed.html is not None:
+        body = clean_html(
+            parsed.html,
+            cid_urls=cid_urls,
+            allow_remote=allow_remote,
+            proxy_url=lambda url: proxy_url_for(user.pk, url),
+        )
+    else:
+        body = text_to_html(parsed.text)
+    document = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<meta name="color-scheme" content="light">'
+        "<style>body{margin:0;padding:8px;font-family:system-ui,sans-serif;"
+        "overflow-wrap:anywhere}img{max-width:100%;height:auto}"
+        "blockquote{margin:0 0 0 .5em;padding-left:.5em;border-left:2px solid #ccc;color:#555}"
+        "</style></head><body>" + body + "</body></html>"
+    )
+    response = HttpResponse(document, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = BODY_POLICY
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def message_raw(request: HttpRequest, message_id: int) -> HttpResponse:
+    """The original source as text, or with ?download=1 as an .eml file."""
+    message = queries.get_message_for_user(_user(request), message_id)
+    raw = _body(message)
+    if raw is None:
+        raise Http404
+    if request.GET.get("download") == "1":
+        response = HttpResponse(raw, content_type="message/rfc822")
+        response["Content-Disposition"] = f'attachment; filename="message-{message.pk}.eml"'
+    else:
+        response = HttpResponse(raw, content_type="text/plain; charset=utf-8")
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def attachment(request: HttpRequest, message_id: int, part_id: str) -> HttpResponse:
+    message = queries.get_message_for_user(_user(request), message_id)
+    raw = _body(message)
+    if raw is None:
+        raise Http404
+    part = next((p for p in parse_message(raw).attachments if p.part_id == part_id), None)
+    payload = attachment_payload(raw, part_id) if part is not None else None
+    if part is None or payload is None:
+        raise Http404
+    inline = (
+        (request.GET.get("inline") == "1" or bool(part.content_id))
+        and part.content_type in INLINE_SAFE
+        and not DANGEROUS.search(part.content_type)
+    )
+    content_type = part.content_type if inline else "application/octet-stream"
+    response = HttpResponse(payload, content_type=content_type)
+    disposition = "inline" if inline else "attachment"
+    response["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{_quote(part.filename)}"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+@require_POST
+def trust_sender(request: HttpRequest, message_id: int) -> HttpResponse:
+    user = _user(request)
+    message = queries.get_message_for_user(user, message_id)
+    if message.from_email:
+        TrustedSender.objects.get_or_create(user=user, email=message.from_email.lower())
+    return redirect(reverse("message", args=[message.pk]))
