@@ -22,10 +22,18 @@ from django.test import Client
 from tests.browser.test_login_browser import (  # noqa: F401 - collected here too
     test_a_member_signs_in_and_sees_the_empty_mailbox,
 )
+from tests.browser.test_mailbox_browser import (  # noqa: F401 - collected here too
+    mailbox,
+    test_new_mail_appears_by_itself,
+)
 from tests.integration.test_health_and_events import (  # noqa: F401 - collected here too
     test_a_worker_task_reaches_the_event_table,
     test_live_events_arrive_while_the_stream_is_open,
     test_the_event_stream_delivers_and_resumes,
+)
+from tests.integration.test_push import (  # noqa: F401 - collected here too
+    plain_account,
+    test_new_mail_reaches_cache_and_stream_by_itself,
 )
 from tests.servers.services import free_port
 
@@ -121,3 +129,8 @@ def test_make_run_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     if leftover:
         os.killpg(proc.pid, signal.SIGKILL)
     assert leftover == [], log.read_text(errors="replace")[-3000:]
+
+
+# Module marks do not travel with an imported test: give these their database mode here.
+for _test in (test_new_mail_appears_by_itself, test_new_mail_reaches_cache_and_stream_by_itself):
+    pytest.mark.django_db(transaction=True)(_test)
