@@ -111,9 +111,20 @@ _UTF8_OR_CP1252 = "webmail-mime-cp1252"
 codecs.register_error(_UTF8_OR_CP1252, _cp1252_bytes)
 
 
+_MAX_FALLBACK_ERRORS = 64
+
+
 def _utf8_with_fallback(data: bytes, *, final: bool) -> str:
     """UTF-8, with each byte that is not valid UTF-8 read as Windows-1252: right for Latin-1
-    text and for UTF-8 with a stray Latin-1 byte alike."""
+    text and for UTF-8 with a stray Latin-1 byte alike. Data with many invalid bytes is
+    legacy 8-bit text and decoded as Windows-1252 outright (the per-byte error handler runs
+    in Python and would cost a call per byte)."""
+    strict = _try_decode(data, "utf-8", final=final)
+    if strict is not None:
+        return strict
+    replaced = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data, final=final)
+    if replaced.count("\ufffd") - data.count("\ufffd".encode()) > _MAX_FALLBACK_ERRORS:
+        return data.decode("cp1252", errors="replace")
     decoder = codecs.getincrementaldecoder("utf-8")(errors=_UTF8_OR_CP1252)
     return str(decoder.decode(data, final=final))
 

@@ -20,7 +20,7 @@ UrlRewriter = Callable[[str], str | None]
 
 MAX_STYLE_CHARS = 16_384  # one style attribute, or one rule's declarations
 MAX_STYLE_OUTPUT_CHARS = 4_096  # one sanitised style attribute
-MAX_STYLESHEET_CHARS = 256 * 1024
+MAX_STYLESHEET_CHARS = 96 * 1024
 MAX_RULES = 2_000
 MAX_BRACKETS = 200  # tinycss2 recurses per nesting level
 MAX_APPLICATIONS = 100_000  # (element, rule) pairs when inlining

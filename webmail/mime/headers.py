@@ -99,8 +99,11 @@ def _joined(fields: dict[str, list[bytes]]) -> dict[str, bytes]:
     return {name: b"".join(pieces).strip() for name, pieces in fields.items()}
 
 
+_BLANK_LINE_RE = re.compile(rb"\r?\n\r?\n")
+
+
 def _skip_to_blank_line(raw: bytes, pos: int, end: int) -> int:
-    match = re.compile(rb"\r?\n\r?\n").search(raw, pos, end)
+    match = _BLANK_LINE_RE.search(raw, pos, end)
     return end if match is None else match.end()
 
 

@@ -72,6 +72,24 @@ class Tag:
         return f"Tag({'/' if self.end else ''}{self.name}{self.attr_source})"
 
 
+# Tags that end SVG/MathML content in the HTML parser ("breakout"), back to HTML.
+FOREIGN_BREAKOUT = frozenset(
+    {"b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em"}
+    | {"embed", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing"}
+    | {"menu", "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span", "strong"}
+    | {"strike", "sub", "sup", "table", "tt", "u", "ul", "var"}
+)
+
+
+def ends_foreign_content(tag: Tag) -> bool:
+    """Whether ``tag``, met inside SVG or MathML, returns the HTML parser to HTML."""
+    if tag.end:
+        return tag.name in ("p", "br")
+    if tag.name == "font":
+        return any(name in ("color", "face", "size") for name, _ in tag.attrs)
+    return tag.name in FOREIGN_BREAKOUT
+
+
 @dataclass(slots=True)
 class RawText:
     """The content of a raw-text element, right after its start tag."""
@@ -202,7 +220,9 @@ _STRIP_RAW_RE = re.compile(
 )
 _STRIP_COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 _STRIP_TAG_RE = re.compile(r"</?[A-Za-z!?][^>]*+>?")
-_WHITESPACE_RUN_RE = re.compile(r"[ \t\r\f]*\n[ \t\n\r\f]*|[ \t\r\f]{2,}")
+# Applied in this order each pattern is linear: no match can fail after consuming a long run.
+_SPACE_RUN_RE = re.compile(r"[ \t\r\f]+")
+_LINE_BREAK_RUN_RE = re.compile(r" ?\n[ \n]*")
 
 
 def strip_tags_fast(source: str) -> str:
@@ -211,7 +231,7 @@ def strip_tags_fast(source: str) -> str:
     source = _STRIP_RAW_RE.sub(" ", source)
     source = _STRIP_COMMENT_RE.sub(" ", source)
     source = _STRIP_TAG_RE.sub(" ", source)
-    return _WHITESPACE_RUN_RE.sub(lambda m: "\n" if "\n" in m.group() else " ", source)
+    return _LINE_BREAK_RUN_RE.sub("\n", _SPACE_RUN_RE.sub(" ", source))
 
 
 _TEXT_CHARREF_RE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")

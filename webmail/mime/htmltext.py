@@ -8,13 +8,15 @@ from webmail.mime.htmlscan import (
     RawText,
     Tag,
     Tokenizer,
+    ends_foreign_content,
     strip_tags_fast,
     unescape_attribute,
     unescape_text,
 )
 
 MAX_OUTPUT_CHARS = 4_000_000
-MAX_TAGS = 200_000  # after that, the rest of the document is kept as text, tags stripped
+MAX_CHARREFS = 200_000  # character references decoded; later ones stay as written
+MAX_TAGS = 100_000  # after that, the rest of the document is kept as text, tags stripped
 
 _BLOCK = frozenset(
     {
@@ -55,6 +57,9 @@ _PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockqu
 # Elements whose content is not for reading. Foreign and embedded content is skipped until its end
 # tag; raw-text elements are already delimited by the tokenizer.
 _SKIP = frozenset({"head", "template", "svg", "math", "select", "object", "applet", "map"})
+_HEAD_CONTENT = frozenset(
+    {"base", "link", "meta", "noscript", "script", "style", "template", "title"}
+)
 _SKIP_RAW = frozenset({"script", "style", "title", "textarea", "iframe", "noembed", "noframes"})
 _WHITESPACE_RE = re.compile(r"[ \t\n\r\f]+")
 _LINK_SCHEMES = ("http://", "https://", "mailto:")
@@ -80,7 +85,8 @@ class _TextWriter:
                     self.newline()
                 self._append(line)
             return
-        text = _WHITESPACE_RE.sub(" ", text)
+        if not text.isprintable() or "  " in text:  # cheap test: most runs need no collapsing
+            text = _WHITESPACE_RE.sub(" ", text)
         if not self.current or self.current[-1].endswith(" "):
             text = text.lstrip(" ")
         if text:
@@ -126,14 +132,17 @@ def html_to_text(source: str) -> str:
     link_text_start: list[tuple[int, int]] = []
     tokenizer = Tokenizer(source)
     tags = 0
+    charrefs = MAX_CHARREFS
     for token in tokenizer:
         if writer.size > MAX_OUTPUT_CHARS:
             break
         if isinstance(token, str):
             if skipping is None:
-                writer.text(
-                    unescape_text(token).replace("\xa0", " "), preformatted=preformatted > 0
-                )
+                if charrefs > 0 and "&" in token:
+                    limit = charrefs
+                    charrefs -= token.count("&")
+                    token = unescape_text(token, limit=limit)
+                writer.text(token.replace("\xa0", " "), preformatted=preformatted > 0)
             continue
         if isinstance(token, RawText):
             if skipping is None and token.element in ("xmp", "plaintext"):
@@ -142,17 +151,24 @@ def html_to_text(source: str) -> str:
         tag: Tag = token
         tags += 1
         if tags > MAX_TAGS:
-            writer.text(unescape_text(strip_tags_fast(source[tokenizer.pos :])))
+            writer.text(strip_tags_fast(source[tokenizer.pos :]))
             break
         name = tag.name
+        if skipping == "head" and not tag.end and name not in _HEAD_CONTENT:
+            skipping = None  # an unclosed <head> ends where body content starts
+        elif skipping in ("svg", "math") and ends_foreign_content(tag):
+            skipping = None
         if skipping is not None:
-            if name == skipping:
+            if name == skipping and not tag.self_closing:
                 skip_depth += -1 if tag.end else 1
                 if skip_depth == 0:
                     skipping = None
+            tokenizer.foreign = skipping in ("svg", "math")
             continue
-        if name in _SKIP and not tag.end:
+        tokenizer.foreign = False
+        if name in _SKIP and not tag.end and not tag.self_closing:
             skipping, skip_depth = name, 1
+            tokenizer.foreign = name in ("svg", "math")
             continue
         if name in _SKIP_RAW or name == "body":
             continue

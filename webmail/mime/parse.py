@@ -134,7 +134,7 @@ def _parse(raw: bytes) -> ParsedMessage:
     walk = _walk(raw, root)
     defects = _defects(root)
     items = walk.items
-    text, html, flowed = _assemble(items)
+    text, html, flowed = _join_text(items), _join_html(items), any(i.flowed for i in items)
     if len(text) > MAX_BODY_CHARS:
         text = text[:MAX_BODY_CHARS]
         defects.append("text_truncated")
@@ -203,7 +203,7 @@ def _walk_alternative(raw: bytes, children: list[Entity]) -> _Walk:
         return result
     html: str | None = None
     if with_html:
-        _, html, _ = _assemble(with_html[-1].items)
+        html = _join_html(with_html[-1].items)
     text: str | None = None
     flowed = False
     if with_text:
@@ -267,12 +267,9 @@ def _body_item(raw: bytes, entity: Entity) -> _Item | None:
     return _Item(text=text, html=None)
 
 
-def _assemble(items: list[_Item]) -> tuple[str, str | None, bool]:
-    """Join body items in order: text from each item's text (or its HTML rendered as text);
-    HTML, if any item has some, from each item's HTML (or its text escaped into HTML)."""
+def _join_text(items: list[_Item]) -> str:
+    """Text of the body items in order: each item's text, or its HTML rendered as text."""
     texts: list[str] = []
-    htmls: list[str] = []
-    has_html = any(item.html is not None for item in items)
     size = 0
     for item in items:
         if size > MAX_BODY_CHARS:
@@ -280,11 +277,25 @@ def _assemble(items: list[_Item]) -> tuple[str, str | None, bool]:
         text = item.text if item.text is not None else html_to_text(item.html or "")
         texts.append(text)
         size += len(text)
-        if has_html:
-            htmls.append(item.html if item.html is not None else text_to_html(text))
-    text = "\n\n".join(t for t in texts if t.strip()) if len(texts) > 1 else "".join(texts)
-    html = "\n".join(htmls) if has_html else None
-    return text, html, any(item.flowed for item in items)
+    if len(texts) == 1:
+        return texts[0]
+    return "\n\n".join(text for text in texts if text.strip())
+
+
+def _join_html(items: list[_Item]) -> str | None:
+    """HTML of the body items in order if any has HTML: each item's HTML, or its text escaped
+    into HTML. None when no item has HTML."""
+    if all(item.html is None for item in items):
+        return None
+    htmls: list[str] = []
+    size = 0
+    for item in items:
+        if size > MAX_BODY_CHARS:
+            break
+        html = item.html if item.html is not None else text_to_html(item.text or "")
+        htmls.append(html)
+        size += len(html)
+    return "\n".join(htmls)
 
 
 # Attachments.
