@@ -60,7 +60,7 @@ test-embedded: install-dev
 	WEBMAIL_TEST_EMBEDDED=1 $(BIN)/python -m pytest -m embedded $(PYTEST_ARGS)
 
 bench: test-deps
-	$(BIN)/python -m bench.imap_baseline $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache

@@ -18,11 +18,23 @@ pytestmark = pytest.mark.django_db
 
 def stored_message(alice: User, mailserver: MailServer, raw: bytes, subject: str = "s") -> Message:
     account = make_account(alice, mailserver)
-    folder = Folder.objects.create(account=account, name="INBOX", raw_name="INBOX",
-                                   special_use="inbox", uidvalidity=1, total=1, unseen=1)
-    message = Message.objects.create(folder=folder, uid=1, subject=subject,
-                                     from_email="x@example.test",
-                                     internaldate="2026-11-01T10:00:00Z", size=len(raw))
+    folder = Folder.objects.create(
+        account=account,
+        name="INBOX",
+        raw_name="INBOX",
+        special_use="inbox",
+        uidvalidity=1,
+        total=1,
+        unseen=1,
+    )
+    message = Message.objects.create(
+        folder=folder,
+        uid=1,
+        subject=subject,
+        from_email="x@example.test",
+        internaldate="2026-11-01T10:00:00Z",
+        size=len(raw),
+    )
     MessageBody.objects.create(message=message, raw=raw, size=len(raw))
     return message
 
@@ -33,18 +45,29 @@ def rich_mail() -> bytes:
     msg["To"] = "alice@example.test"
     msg["Subject"] = "rich"
     msg.set_content("plain part")
-    msg.add_alternative('<p onclick="x()">Hi<script>alert(1)</script>'
-                        '<img src="https://remote.example/x.png"></p>', subtype="html")
-    msg.add_attachment(b"<html><script>alert(1)</script></html>", maintype="text",
-                       subtype="html", filename="evil.html")
-    msg.add_attachment(b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
-                       maintype="image", subtype="svg+xml", filename="evil.svg")
+    msg.add_alternative(
+        '<p onclick="x()">Hi<script>alert(1)</script><img src="https://remote.example/x.png"></p>',
+        subtype="html",
+    )
+    msg.add_attachment(
+        b"<html><script>alert(1)</script></html>",
+        maintype="text",
+        subtype="html",
+        filename="evil.html",
+    )
+    msg.add_attachment(
+        b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+        maintype="image",
+        subtype="svg+xml",
+        filename="evil.svg",
+    )
     return msg.as_bytes()
 
 
 @pytest.mark.mailserver
-def test_every_url_of_a_message_is_private(client: Client, alice: User, carol: User,
-                                           mailserver: MailServer) -> None:
+def test_every_url_of_a_message_is_private(
+    client: Client, alice: User, carol: User, mailserver: MailServer
+) -> None:
     message = stored_message(alice, mailserver, rich_mail())
     client.force_login(carol)
     for suffix in ("", "body/", "raw/", "raw/?download=1", "part/2/", "part/3/"):
@@ -56,7 +79,9 @@ def test_every_url_of_a_message_is_private(client: Client, alice: User, carol: U
 
 
 @pytest.mark.mailserver
-def test_the_body_is_clean_and_locked_down(client: Client, alice: User, mailserver: MailServer) -> None:
+def test_the_body_is_clean_and_locked_down(
+    client: Client, alice: User, mailserver: MailServer
+) -> None:
     message = stored_message(alice, mailserver, rich_mail())
     client.force_login(alice)
     page = client.get(f"/mail/message/{message.pk}/").content.decode()
@@ -73,7 +98,9 @@ def test_the_body_is_clean_and_locked_down(client: Client, alice: User, mailserv
 
 
 @pytest.mark.mailserver
-def test_dangerous_attachments_only_download(client: Client, alice: User, mailserver: MailServer) -> None:
+def test_dangerous_attachments_only_download(
+    client: Client, alice: User, mailserver: MailServer
+) -> None:
     message = stored_message(alice, mailserver, rich_mail())
     client.force_login(alice)
     page = client.get(f"/mail/message/{message.pk}/").content.decode()
@@ -87,15 +114,25 @@ def test_dangerous_attachments_only_download(client: Client, alice: User, mailse
 
 
 @pytest.mark.mailserver
-def test_list_pages_and_bulk_action_form(client: Client, alice: User, mailserver: MailServer) -> None:
+def test_list_pages_and_bulk_action_form(
+    client: Client, alice: User, mailserver: MailServer
+) -> None:
     message = stored_message(alice, mailserver, rich_mail(), subject="listed")
     client.force_login(alice)
-    for url in ("/mail/", "/mail/all/inbox/", "/mail/all/unread/", "/mail/all/flagged/",
-                f"/mail/folder/{message.folder_id}/", f"/mail/folder/{message.folder_id}/?sort=size",
-                f"/mail/folder/{message.folder_id}/?conversations=1", "/mail/all/inbox/?partial=list"):
+    for url in (
+        "/mail/",
+        "/mail/all/inbox/",
+        "/mail/all/unread/",
+        "/mail/all/flagged/",
+        f"/mail/folder/{message.folder_id}/",
+        f"/mail/folder/{message.folder_id}/?sort=size",
+        f"/mail/folder/{message.folder_id}/?conversations=1",
+        "/mail/all/inbox/?partial=list",
+    ):
         response = client.get(url)
         assert response.status_code == 200, url
     assert "listed" in client.get("/mail/all/inbox/").content.decode()
-    response = client.post("/mail/act/", {"action": "nonsense", "ids": [message.pk]},
-                           HTTP_ACCEPT="application/json")
+    response = client.post(
+        "/mail/act/", {"action": "nonsense", "ids": [message.pk]}, HTTP_ACCEPT="application/json"
+    )
     assert response.status_code == 400
