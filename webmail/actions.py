@@ -12,25 +12,11 @@ from collections.abc import Iterable
 from functools import partial
 
 from django.db import transaction
-from django.http import Http404
 
 from accounts.models import MailAccount, User
 from webmail import tasks
 from webmail.models import Folder, Message
-
-
-def get_account_for_user(user: User, account_id: int) -> MailAccount:
-    try:
-        return MailAccount.objects.get(pk=account_id, owner=user)
-    except MailAccount.DoesNotExist:
-        raise Http404 from None  # 404, never 403: do not confirm it exists
-
-
-def get_folder_for_user(user: User, folder_id: int) -> Folder:
-    try:
-        return Folder.objects.select_related("account").get(pk=folder_id, account__owner=user)
-    except Folder.DoesNotExist:
-        raise Http404 from None
+from webmail.queries import get_folder_for_user
 
 
 def _by_folder(user: User, message_ids: Iterable[int]) -> dict[int, list[int]]:

@@ -31,6 +31,13 @@ def get_preferences(user: User) -> Preferences:
     return prefs
 
 
+def get_account_for_user(user: User, account_id: int) -> MailAccount:
+    try:
+        return MailAccount.objects.get(pk=account_id, owner=user)
+    except MailAccount.DoesNotExist:
+        raise Http404 from None  # 404, never 403: do not confirm it exists
+
+
 def get_folder_for_user(user: User, folder_id: int) -> Folder:
     try:
         return Folder.objects.select_related("account").get(pk=folder_id, account__owner=user)
@@ -83,10 +90,11 @@ def get_trees(user: User) -> list[AccountTree]:
 
 
 def unified_counts(user: User) -> dict[str, int]:
-    inbox = Folder.objects.filter(account__owner=user, special_use=Folder.SpecialUse.INBOX)
+    # Unseen counts are kept per folder by the sync; only "flagged" needs a query.
+    folders = Folder.objects.filter(account__owner=user).values_list("special_use", "unseen")
     return {
-        "inbox": sum(f.unseen for f in inbox),
-        "unread": _unified_messages(user, "unread").count(),
+        "inbox": sum(n for use, n in folders if use == Folder.SpecialUse.INBOX),
+        "unread": sum(n for use, n in folders if use not in NOT_UNREAD_VIEWS),
         "flagged": _unified_messages(user, "flagged").count(),
     }
 

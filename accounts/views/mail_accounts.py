@@ -17,7 +17,8 @@ from accounts.mailaccounts import (
     resolve_passwords,
 )
 from accounts.models import MailAccount, User
-from webmail.actions import do_request_sync, get_account_for_user
+from webmail.actions import do_request_sync
+from webmail.queries import get_account_for_user
 
 
 def _user(request: HttpRequest) -> User:
