@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import imap_baseline, sync_bench
+from bench import imap_baseline, sync_bench, web_bench
 from tests.servers.mail import MailServer, missing_requirements
 
 USERS = ("alice", "bob", "carol")
@@ -186,11 +186,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 account_id = sync_bench.make_bench_account(server, user)
                 numbers = bench.measure(user, size, account_id)
                 print(f"{size}: sync measured", file=sys.stderr)
+                web = web_bench.measure(
+                    server, bench.env, user, account_id, args.runs, root / f"web-{size}"
+                )
+                print(f"{size}: web measured", file=sys.stderr)
                 lines = [Line(f"seed (Maildir write + resync), {summary}", _ms(seeded * 1000))]
                 lines += [Line(row.operation, _ms(row.raw_ms or 0.0)) for row in raw]
                 lines += sync_lines(
                     numbers, by_name["envelopes of all"], by_name["SELECT INBOX"], previous
                 )
+                lines += [
+                    Line(r.operation, _ms(r.raw_ms), _ms(r.ours_ms), target=r.target) for r in web
+                ]
                 sections.append((f"{size:,} messages ({user}'s INBOX)", lines))
                 previous = numbers
     finally:
@@ -206,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(connect, LIST, the folder, events); folder sync = sync_folder alone; its SELECT = "
         "the server's answer to our SELECT (EXAMINE) within it."
     )
+    print(web_bench.NOTES)
     print()
     print(format_table(sections))
     return 0

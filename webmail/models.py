@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import MailAccount
@@ -75,10 +76,17 @@ class Folder(models.Model):
         return self.name.rsplit(self.delimiter, 1)[-1] if self.delimiter else self.name
 
 
+# Rows the second pass has put in a conversation (webmail/sync/threads.py).
+THREADED = ~Q(thread="")
+
+
 class Message(models.Model):
     """One cached envelope. Unique by (folder, uid): reruns of a sync never duplicate."""
 
-    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: (folder, uid) and (folder, internaldate) lead with it.
+    folder = models.ForeignKey(
+        Folder, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     uid = models.BigIntegerField()
     # System flags as booleans (list pages filter on them), keywords as a sorted list.
     seen = models.BooleanField(default=False)
@@ -108,19 +116,33 @@ class Message(models.Model):
     details = models.BooleanField(default=False)
     # Conversation: the Message-ID of the thread's root as far as the account knows it
     # (webmail/sync/threads.py); empty until assigned.
-    thread = models.CharField(max_length=998, blank=True, db_index=True)
+    thread = models.CharField(max_length=998, blank=True)
 
     class Meta:
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["folder", "uid"], name="message_unique_uid")
         ]
+        # Every index costs each of the 100,000 rows of a first sync its insert, so: the list
+        # page's, partial ones for the unread and flagged views (read, unflagged mail is most
+        # mail), and the conversation lookups only for threaded rows (`thread` is empty at
+        # insert and set by the second pass, off the first sync's path). Queries on those
+        # columns say `~Q(thread="")` too, so the planner can use them.
         indexes: ClassVar = [
             # The list page: newest first within a folder.
             models.Index(fields=["folder", "-internaldate"], name="message_folder_date"),
-            models.Index(fields=["folder", "seen"], name="message_folder_seen"),
-            models.Index(fields=["folder", "flagged"], name="message_folder_flagged"),
-            models.Index(fields=["message_id"], name="message_message_id"),
-            models.Index(fields=["in_reply_to"], name="message_in_reply_to"),
+            models.Index(
+                fields=["folder", "-internaldate"],
+                condition=Q(seen=False),
+                name="message_folder_unseen",
+            ),
+            models.Index(
+                fields=["folder", "-internaldate"],
+                condition=Q(flagged=True),
+                name="message_folder_flagged",
+            ),
+            models.Index(fields=["thread"], condition=THREADED, name="message_thread"),
+            models.Index(fields=["message_id"], condition=THREADED, name="message_message_id"),
+            models.Index(fields=["in_reply_to"], condition=THREADED, name="message_in_reply_to"),
         ]
 
     def __str__(self) -> str:
@@ -161,3 +183,48 @@ class SyncLock(models.Model):
 
     def __str__(self) -> str:
         return f"lock on folder {self.folder_id} by {self.holder or 'nobody'}"
+
+
+class UndoableAction(models.Model):
+    """A user's change that can be taken back (webmail/actions.py): only the newest one, once,
+    for a few minutes. Its steps say exactly what to reverse."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active"  # can be undone (its write-back may still be running)
+        UNDOING = "undoing"  # undo asked for; the undo task is on it
+        UNDONE = "undone"
+        FAILED = "failed"  # could not be undone; the page was told why
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="undoable_actions"
+    )
+    state = models.CharField(max_length=8, choices=State.choices, default=State.ACTIVE)
+    count = models.PositiveIntegerField(default=0)  # messages the action named
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"undoable action #{self.pk} of user {self.user_id} ({self.state})"
+
+
+class UndoStep(models.Model):
+    """One folder's part of an undoable action. Flags: the UIDs whose flag the action really
+    changed (read from the cache at action time). Move: the source UIDs, and once the
+    write-back ran, the server's old -> new UID pairs in `dest` (COPYUID, RFC 4315)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"  # the write-back task has not written it upstream yet
+        DONE = "done"  # written; a move's `mapping` holds the new UIDs
+        UNMAPPED = "unmapped"  # moved, but the server did not say where: cannot be undone
+        UNDONE = "undone"
+
+    action = models.ForeignKey(UndoableAction, on_delete=models.CASCADE, related_name="steps")
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="+")
+    dest = models.ForeignKey(Folder, on_delete=models.CASCADE, null=True, related_name="+")
+    uids = models.JSONField(default=list)
+    flags = models.JSONField(default=list)
+    add = models.BooleanField(default=False)
+    mapping = models.JSONField(default=list)  # [[old uid, new uid], ...]
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+
+    def __str__(self) -> str:
+        return f"step #{self.pk} of undoable action {self.action_id} ({self.state})"

@@ -4,13 +4,16 @@ the user who asks. Reads the cache only; no page waits on an upstream server."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 
+from django.db import connections
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 
 from accounts.models import MailAccount, Preferences, User
-from webmail.models import Folder, Message
+from webmail.models import THREADED, Folder, Message
+from webmail.search import SearchQuery, to_filter
 from webmail.sync.folders import sync_order
 
 PAGE_SIZE = 50
@@ -22,6 +25,8 @@ SORTS = {
     "size": ("-size", "-internaldate"),
 }
 UNIFIED = ("inbox", "unread", "flagged")
+# Unified views in these orders merge each folder's own index order (see _merged_ids).
+MERGED_SORTS = ("date", "-date")
 # Unified "unread" leaves out folders where unread mail is noise.
 NOT_UNREAD_VIEWS = ("trash", "junk", "sent", "drafts")
 
@@ -127,9 +132,78 @@ def list_folder(folder: Folder, *, page: int, sort: str, conversations: bool) ->
 
 
 def list_unified(user: User, kind: str, *, page: int, sort: str, conversations: bool) -> ListPage:
-    return _paged(
-        _unified_messages(user, kind), page, sort, conversations=conversations, total_hint=None
-    )
+    messages = _unified_messages(user, kind)
+    folders = list(_unified_folders(user, kind).values_list("pk", "total", "unseen"))
+    # The folder counts the sync keeps, not COUNT(*) over every account's rows.
+    if kind == "inbox":
+        total: int | None = sum(n for _pk, n, _unseen in folders)
+    elif kind == "unread":
+        total = sum(n for _pk, _total, n in folders)
+    else:
+        total = None
+    merge = connections[messages.db].features.supports_slicing_ordering_in_compound
+    if conversations or sort not in MERGED_SORTS or not merge:
+        return _paged(messages, page, sort, conversations=conversations, total_hint=total)
+    if total is None:
+        total = messages.count()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    ids = _merged_ids([pk for pk, _total, _unseen in folders], kind, sort, page)
+    by_id = Message.objects.select_related("folder__account").in_bulk(ids)
+    return ListPage([by_id[pk] for pk in ids if pk in by_id], page, pages, total, sort)
+
+
+def _unified_folders(user: User, kind: str) -> QuerySet[Folder]:
+    folders = Folder.objects.filter(account__owner=user)
+    if kind == "inbox":
+        return folders.filter(special_use=Folder.SpecialUse.INBOX)
+    if kind == "unread":
+        return folders.exclude(special_use__in=NOT_UNREAD_VIEWS)
+    return folders
+
+
+def _merged_ids(folder_ids: list[int], kind: str, sort: str, page: int) -> list[int]:
+    """One page of a date-sorted unified view: each folder's own newest (or oldest) rows
+    from its index, merged. One query over all of them would read and sort every row of
+    every folder (half a second at 3 x 100,000)."""
+    end = page * PAGE_SIZE
+    only = {"unread": Q(seen=False), "flagged": Q(flagged=True)}.get(kind, Q())
+    order = SORTS[sort]
+    parts = [
+        Message.objects.filter(only, folder_id=pk)
+        .order_by(*order)
+        .values_list("internaldate", "pk")[:end]
+        for pk in folder_ids
+    ]
+    if not parts:
+        return []
+    merged = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:], all=True).order_by(*order)
+    return [pk for _date, pk in merged[end - PAGE_SIZE : end]]
+
+
+def search_messages(
+    user: User,
+    query: SearchQuery,
+    *,
+    within: Folder | str | None,
+    page: int,
+    sort: str,
+    zone: tzinfo,
+) -> ListPage:
+    """The messages of a view that match the query: `within` a folder, a unified view
+    ("inbox", "unread", "flagged"), or None for every folder of every account. Single
+    messages, never conversations: a hit is a message. Reads the cache only."""
+    if isinstance(within, Folder):
+        if within.account.owner_id != user.pk:
+            raise Http404
+        messages = within.messages.all()
+    elif within is None:
+        messages = Message.objects.filter(folder__account__owner=user)
+    else:
+        messages = _unified_messages(user, within)
+    vendor = connections[messages.db].vendor
+    matching = messages.filter(to_filter(query, vendor=vendor, zone=zone))
+    return _paged(matching, page, sort, conversations=False, total_hint=None)
 
 
 def _paged(
@@ -156,7 +230,7 @@ def _conversation_page(messages: QuerySet[Message], page: int, sort: str) -> Lis
     """One row per conversation: its newest message in this view, with the count of its
     messages in the view."""
     threads = (
-        messages.exclude(thread="")
+        messages.filter(THREADED)
         .values("thread")
         .annotate(
             latest=Max("internaldate"), n=Count("pk"), unread=Count("pk", filter=Q(seen=False))
@@ -170,7 +244,9 @@ def _conversation_page(messages: QuerySet[Message], page: int, sort: str) -> Lis
     window = list(threads[start : start + PAGE_SIZE])
     newest = {
         m.thread: m
-        for m in messages.filter(thread__in=[t["thread"] for t in window]).order_by("internaldate")
+        for m in messages.filter(THREADED, thread__in=[t["thread"] for t in window]).order_by(
+            "internaldate"
+        )
     }
     rows = []
     for entry in window:
@@ -187,7 +263,9 @@ def get_conversation(message: Message) -> list[Message]:
     if not message.thread:
         return [message]
     return list(
-        Message.objects.filter(folder__account_id=message.folder.account_id, thread=message.thread)
+        Message.objects.filter(
+            THREADED, folder__account_id=message.folder.account_id, thread=message.thread
+        )
         .select_related("folder")
         .order_by("internaldate", "pk")
     )

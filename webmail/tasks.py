@@ -125,8 +125,15 @@ def _writeback(call: Any, *args: Any, **kwargs: Any) -> None:
     retry_backoff_max=600,
     retry_jitter=True,
 )
-def store_flags_task(folder_id: int, uids: list[int], flags: list[str], *, add: bool) -> None:
-    _writeback(writeback.store_flags, folder_id, uids, flags, add=add)
+def store_flags_task(
+    folder_id: int,
+    uids: list[int],
+    flags: list[str],
+    *,
+    add: bool,
+    undo_steps: list[int] | None = None,
+) -> None:
+    _writeback(writeback.store_flags, folder_id, uids, flags, add=add, undo_steps=undo_steps or [])
 
 
 @shared_task(
@@ -137,8 +144,10 @@ def store_flags_task(folder_id: int, uids: list[int], flags: list[str], *, add: 
     retry_backoff_max=600,
     retry_jitter=True,
 )
-def move_task(folder_id: int, uids: list[int], dest_folder_id: int) -> None:
-    _writeback(writeback.move, folder_id, uids, dest_folder_id)
+def move_task(
+    folder_id: int, uids: list[int], dest_folder_id: int, *, undo_step: int | None = None
+) -> None:
+    _writeback(writeback.move, folder_id, uids, dest_folder_id, undo_step=undo_step)
 
 
 @shared_task(
@@ -151,6 +160,27 @@ def move_task(folder_id: int, uids: list[int], dest_folder_id: int) -> None:
 )
 def expunge_task(folder_id: int, uids: list[int]) -> None:
     _writeback(writeback.expunge, folder_id, uids)
+
+
+UNDO_WAIT_TRIES = 60  # every 2 s: how long an undo waits for its action's write-back
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    autoretry_for=(Retryable,),
+    max_retries=UNDO_WAIT_TRIES + 8,
+    retry_backoff=5,
+    retry_backoff_max=60,
+    retry_jitter=True,
+)
+def undo_task(self: Task[Any, Any], action_id: int) -> None:
+    """Reverse an action; waits while the action's own write-back has not run yet."""
+    give_up = self.request.retries >= UNDO_WAIT_TRIES
+    try:
+        _writeback(writeback.undo, action_id, give_up=give_up)
+    except writeback.UndoNotReady as exc:
+        raise self.retry(countdown=2, exc=exc) from exc
 
 
 @shared_task(

@@ -18,6 +18,16 @@ urlpatterns = [
         message.attachment,
         name="attachment",
     ),
+    path(
+        "mail/message/<int:message_id>/part/<str:part_id>/preview/",
+        message.attachment_preview,
+        name="attachment_preview",
+    ),
+    path(
+        "mail/message/<int:message_id>/part/<str:part_id>/page/<int:page>.png",
+        message.attachment_page,
+        name="attachment_page",
+    ),
     path("mail/message/<int:message_id>/trust/", message.trust_sender, name="trust_sender"),
     path("mail/act/", actions.bulk_action, name="bulk_action"),
     path("mail/proxy/", proxy.image_proxy, name="image_proxy"),

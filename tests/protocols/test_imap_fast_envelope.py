@@ -23,6 +23,7 @@ from imapclient.exceptions import ProtocolError as ImapClientProtocolError
 from imapclient.response_parser import parse_response
 
 from webmail.protocols.imap import (  # noqa: PLC2701 - the fast paths are tested directly
+    _INTERNALDATE,
     Address,
     Envelope,
     _datetime,
@@ -34,6 +35,13 @@ from webmail.protocols.imap import (  # noqa: PLC2701 - the fast paths are teste
     _int,
     _make_envelope,
     _PinnedIMAP4,
+    _utc,
+)
+from webmail.protocols.imap import (
+    _MONTHS as MONTH_NUMBERS,
+)
+from webmail.protocols.imap import (
+    _internaldate as parse_internaldate,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -369,6 +377,35 @@ def test_the_fast_envelope_agrees_on_any_item_soup(pieces):
 @given(_rfc5322_date())
 def test_envelope_dates_parse_like_the_general_date_parser(value):
     assert _fast_date(_quoted(value)) == _datetime(value)
+
+
+@st.composite
+def _internaldate_text(draw: st.DrawFn) -> bytes:
+    """RFC 3501 date-time values ("17-Jul-1996 02:44:25 -0700"), valid and not."""
+    day = draw(st.sampled_from([b" 1", b"01", b"28", b"29", b"31", b"00", b"32", b"1", b"x1"]))
+    month = draw(st.sampled_from([*_MONTHS, b"jan", b"Foo"]))
+    year = draw(st.sampled_from([b"2024", b"1999", b"0001", b"9999", b"24"]))
+    clock = draw(st.sampled_from([b"00:00:00", b"23:59:59", b"24:00:00", b"12:60:00", b"1:2:3",
+                                  b"12-30-00", b"ab:cd:ef"]))  # fmt: skip
+    zone = draw(st.sampled_from([b"+0000", b"-0700", b"+1400", b"+2359", b"-2400", b"+0199",
+                                 b"0000", b"+00000"]))  # fmt: skip
+    sep = draw(st.sampled_from([b" ", b"  ", b"-"]))
+    return day + b"-" + month + b"-" + year + b" " + clock + sep + zone
+
+
+@settings(max_examples=300, deadline=None)
+@given(_internaldate_text())
+def test_internaldates_by_slices_equal_the_regular_expression(value):
+    # The reference: the RFC 3501 grammar as a regular expression, else the general parser.
+    match = _INTERNALDATE.fullmatch(value)
+    if match is None or match.group(2) not in MONTH_NUMBERS:
+        expected = _datetime(value)
+    else:
+        day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
+        offset = (int(zone_h) * 60 + int(zone_m)) * (-1 if sign == b"-" else 1)
+        expected = _utc(int(year), MONTH_NUMBERS[month], int(day), int(hour), int(minute),
+                        int(second), offset)  # fmt: skip
+    assert parse_internaldate(value) == expected
 
 
 @given(_CONTROL_TEXT)

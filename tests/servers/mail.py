@@ -681,6 +681,10 @@ userdb {{
 mail_location = maildir:~/Maildir
 mail_plugins = $mail_plugins quota
 mail_fsync = never
+# Only this Dovecot writes these Maildirs (`seed` tells it with force-resync), so it need not
+# stat and rescan cur/ each time a folder is opened: without this, opening a 100k folder
+# after another client's flag change rereads 100,000 directory entries (~0.4 s).
+maildir_very_dirty_syncs = yes
 namespace inbox {{
   inbox = yes
   separator = {self.separator}

@@ -10,6 +10,7 @@ output is safe to render in a sandboxed frame.
   format=flowed.
 - sanitize.py: ``clean_html`` (tidy.py, then bleach with allowlist.py and css.py) and
   ``text_to_html``; htmlscan.py and htmltext.py tokenize HTML and render it as text.
+- pdf_preview.py: PDF pages as PNG images (PDFium), in a child process under resource limits.
 """
 
 from __future__ import annotations

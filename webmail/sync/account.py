@@ -17,7 +17,7 @@ from accounts.credentials import CredentialError
 from accounts.models import MailAccount
 from accounts.upstream import connect_options, describe_error, incoming_endpoint
 from webmail import events
-from webmail.models import Folder
+from webmail.models import Folder, Message
 from webmail.protocols import errors
 from webmail.protocols.imap import ImapSession
 from webmail.sync.bodies import prefetch_newest
@@ -82,14 +82,10 @@ def sync_account(
     try:
         with ImapSession.connect(endpoint, options) as session:
             capabilities = " ".join(sorted(session.capabilities))
-            listing = sync_folder_list(account, session.list_folders())
-            for removed in listing.removed:
-                events.do_publish_event(
-                    account.owner_id,
-                    "folder",
-                    {"account": account.pk, "folder": removed, "removed": True},
-                )
-            for folder in listing.folders:
+            folders = _known_targets(account, folder_name, folder_ids)
+            if not folders:
+                folders = _list_folders(account, session)
+            for folder in folders:
                 if not folder.selectable:
                     continue
                 if folder_name is not None and folder.name != folder_name:
@@ -125,6 +121,33 @@ def sync_account(
 
         transaction.on_commit(partial(enrich_account_task.delay, account.pk))
     return report
+
+
+def _known_targets(
+    account: MailAccount, folder_name: str | None, folder_ids: list[int] | None
+) -> list[Folder]:
+    """The cached folders a targeted sync asks for (a push for the Inbox, `sync --folder`):
+    they need no LIST first, which costs as much as the rest of a no-change resync. Empty
+    when the sync is not targeted or a target is unknown (new on the server?): then LIST."""
+    if folder_name is None and folder_ids is None:
+        return []
+    folders = account.folders.filter(selectable=True)
+    if folder_name is not None:
+        folders = folders.filter(name=folder_name)
+    if folder_ids is not None:
+        folders = folders.filter(pk__in=folder_ids)
+    found = list(folders)
+    wanted = 1 if folder_ids is None else len(set(folder_ids))
+    return found if len(found) == wanted else []
+
+
+def _list_folders(account: MailAccount, session: ImapSession) -> list[Folder]:
+    listing = sync_folder_list(account, session.list_folders())
+    for removed in listing.removed:
+        events.do_publish_event(
+            account.owner_id, "folder", {"account": account.pk, "folder": removed, "removed": True}
+        )
+    return listing.folders
 
 
 def enrich_account(account_id: int) -> int:
@@ -213,4 +236,21 @@ class _Publisher:
         ):
             events.do_publish_event(user, "messages", {**base, "reload": True})
         else:
-            events.do_publish_event(user, "messages", {**base, **lists})
+            inbox = folder.special_use == Folder.SpecialUse.INBOX
+            arrived = _arrived(result.new_ids) if inbox else None
+            extra = {"arrived": arrived} if arrived else {}
+            events.do_publish_event(user, "messages", {**base, **lists, **extra})
+
+
+def _arrived(new_ids: list[int]) -> dict[str, Any] | None:
+    """New unread Inbox mail, for the page's desktop notification: how many, and the sender
+    and subject of the newest."""
+    unread = Message.objects.filter(pk__in=new_ids, seen=False)
+    latest = unread.order_by("-internaldate").values("from_name", "from_email", "subject").first()
+    if latest is None:
+        return None
+    return {
+        "count": unread.count(),
+        "from": latest["from_name"] or latest["from_email"],
+        "subject": latest["subject"][:200],
+    }

@@ -239,6 +239,10 @@ def sync_folder(
 def _sync_folder(
     folder: Folder, session: ImapSession, lock: FolderLock, progress: Progress | None
 ) -> FolderResult:
+    if _unchanged_upstream(folder, session):
+        folder.last_synced = timezone.now()
+        folder.save(update_fields=["last_synced"])
+        return FolderResult(folder.pk)
     start = time.monotonic()
     state = session.select(folder.raw_name)
     result = FolderResult(folder.pk, select_seconds=elapsed(start))
@@ -284,6 +288,24 @@ def _sync_folder(
         _sync_full(folder, session, lock, result, progress)
     _finish(folder, state.highestmodseq, state.uidnext, result)
     return result
+
+
+def _unchanged_upstream(folder: Folder, session: ImapSession) -> bool:
+    """Nothing to do, by STATUS alone: with CONDSTORE every flag change and expunge raises
+    HIGHESTMODSEQ and new mail raises UIDNEXT (RFC 7162 section 3.1.1). STATUS costs the
+    server the same for any folder size (Dovecot answers from its mailbox list index); SELECT
+    grows with the folder (~90 ms for 100k messages on Dovecot)."""
+    if not (folder.complete and folder.highestmodseq and folder.uidvalidity):
+        return False
+    if not session.has_condstore:
+        return False
+    status = session.status(folder.raw_name, unseen=False)
+    return (
+        status.highestmodseq == folder.highestmodseq
+        and status.uidvalidity == folder.uidvalidity
+        and status.uidnext == folder.uidnext
+        and status.messages == folder.total
+    )
 
 
 def _cached_flags(

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from django.db import transaction
 
 from accounts.models import MailAccount
-from webmail.models import Message
+from webmail.models import THREADED, Message
 
 PER_PASS = 2000
 _PREFIX = re.compile(
@@ -87,12 +87,12 @@ def assign_threads(account: MailAccount, limit: int = PER_PASS) -> int:
         chunk = list(ids)[start : start + 500]
         existing.update(
             in_account.filter(message_id__in=chunk)
-            .exclude(thread="")
+            .filter(THREADED)
             .values_list("message_id", "thread")
         )
         for reply_to, thread in (
             in_account.filter(in_reply_to__in=chunk)
-            .exclude(thread="")
+            .filter(THREADED)
             .values_list("in_reply_to", "thread")
         ):
             groups.union(reply_to, f"thread:{thread}")
@@ -115,7 +115,7 @@ def assign_threads(account: MailAccount, limit: int = PER_PASS) -> int:
         key_of[root] = key
     with transaction.atomic():
         for old, new in renames.items():
-            in_account.filter(thread=old).update(thread=new)
+            in_account.filter(THREADED, thread=old).update(thread=new)
         batches: dict[str, list[int]] = {}
         for pk, node in own.items():
             batches.setdefault(key_of[groups.find(node)], []).append(pk)

@@ -6,15 +6,18 @@ script swaps it in when the event stream says something changed)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import MailAccount, User
 from webmail import queries
 from webmail.models import Folder
+from webmail.search import parse_query
 
 
 def _user(request: HttpRequest) -> User:
@@ -44,14 +47,6 @@ def unified(request: HttpRequest, kind: str) -> HttpResponse:
     user = _user(request)
     if kind not in queries.UNIFIED:
         kind = "inbox"
-    prefs = queries.get_preferences(user)
-    page = queries.list_unified(
-        user,
-        kind,
-        page=_int(request.GET.get("page")),
-        sort=request.GET.get("sort", "date"),
-        conversations=_conversations(request, prefs.conversations),
-    )
     titles = {"inbox": _("All inboxes"), "unread": _("Unread"), "flagged": _("Flagged")}
     view = {
         "kind": "unified",
@@ -60,19 +55,19 @@ def unified(request: HttpRequest, kind: str) -> HttpResponse:
         "url": reverse("unified", args=[kind]),
         "folder_ids": [],
     }
+    page = _search(request, user, view, kind) or queries.list_unified(
+        user,
+        kind,
+        page=_int(request.GET.get("page")),
+        sort=request.GET.get("sort", "date"),
+        conversations=_conversations(request, queries.get_preferences(user).conversations),
+    )
     return _render_list(request, user, page, view)
 
 
 def folder_view(request: HttpRequest, folder_id: int) -> HttpResponse:
     user = _user(request)
     folder = queries.get_folder_for_user(user, folder_id)
-    prefs = queries.get_preferences(user)
-    page = queries.list_folder(
-        folder,
-        page=_int(request.GET.get("page")),
-        sort=request.GET.get("sort", "date"),
-        conversations=_conversations(request, prefs.conversations),
-    )
     view = {
         "kind": "folder",
         "key": str(folder.pk),
@@ -81,7 +76,39 @@ def folder_view(request: HttpRequest, folder_id: int) -> HttpResponse:
         "url": reverse("folder", args=[folder.pk]),
         "folder_ids": [folder.pk],
     }
+    page = _search(request, user, view, folder) or queries.list_folder(
+        folder,
+        page=_int(request.GET.get("page")),
+        sort=request.GET.get("sort", "date"),
+        conversations=_conversations(request, queries.get_preferences(user).conversations),
+    )
     return _render_list(request, user, page, view)
+
+
+def _search(
+    request: HttpRequest, user: User, view: dict[str, Any], within: Folder | str
+) -> queries.ListPage | None:
+    """With `?q=` the view's list becomes the search results (`scope=all`: every folder of
+    every account). Adds view["search"] and keeps the query in view["url"], the address
+    the page refreshes and returns to."""
+    text = request.GET.get("q", "").strip()[:500]
+    if not text:
+        return None
+    everywhere = request.GET.get("scope") == "all"
+    query = parse_query(text)
+    view["base_url"] = view["url"]
+    view["url"] += "?" + urlencode({"q": text, **({"scope": "all"} if everywhere else {})})
+    view["search"] = {"text": text, "all": everywhere, "ignored": query.ignored}
+    if everywhere:
+        view["folder_ids"] = []  # any folder's change may change the results
+    return queries.search_messages(
+        user,
+        query,
+        within=None if everywhere else within,
+        page=_int(request.GET.get("page")),
+        sort=request.GET.get("sort", "date"),
+        zone=timezone.get_current_timezone(),
+    )
 
 
 def _conversations(request: HttpRequest, default: bool) -> bool:  # noqa: FBT001 - plain flag

@@ -8,11 +8,12 @@ import re
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Preferences, TrustedSender, User
-from webmail import actions, queries, tasks
-from webmail.mime import attachment_payload, parse_message
+from webmail import actions, previews, queries, tasks
+from webmail.mime import Attachment, attachment_payload, parse_message, pdf_preview
 from webmail.mime.sanitize import clean_html, text_to_html
 from webmail.models import Message, MessageBody
 from webmail.views.mailbox import _context, _user
@@ -26,6 +27,7 @@ BODY_POLICY = (
 # Never rendered on our origin, whatever the sender claims.
 DANGEROUS = re.compile(r"html|svg|xml|javascript|ecmascript|x-msdownload|x-sh|octet-stream")
 INLINE_SAFE = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+THUMBNAIL_MAX_BYTES = 2 * 1024 * 1024  # larger images are only shown when asked for
 
 
 def _body(message: Message) -> bytes | None:
@@ -52,9 +54,18 @@ def message_view(request: HttpRequest, message_id: int) -> HttpResponse:
     attachments = []
     if parsed is not None:
         for part in parsed.attachments:
+            kind = _preview_kind(part)
             url = reverse("attachment", args=[message.pk, part.part_id])
             attachments.append(
-                {"part": part, "url": url, "previewable": part.content_type in INLINE_SAFE}
+                {
+                    "part": part,
+                    "url": url,
+                    "preview": kind,
+                    "preview_url": reverse("attachment_preview", args=[message.pk, part.part_id])
+                    if kind
+                    else None,
+                    "thumbnail": kind == "image" and part.size <= THUMBNAIL_MAX_BYTES,
+                }
             )
     show_remote = request.GET.get("remote") == "1" or _remote_allowed(user, prefs, message)
     conversation = queries.get_conversation(message) if prefs.conversations else [message]
@@ -168,6 +179,102 @@ def attachment(request: HttpRequest, message_id: int, part_id: str) -> HttpRespo
     response = HttpResponse(payload, content_type=content_type)
     disposition = "inline" if inline else "attachment"
     response["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{_quote(part.filename)}"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _preview_kind(part: Attachment) -> str | None:
+    if part.content_type in INLINE_SAFE and not DANGEROUS.search(part.content_type):
+        return "image"
+    if previews.is_pdf(part):
+        return "pdf"
+    return None
+
+
+CANNOT_PREVIEW = {
+    pdf_preview.ENCRYPTED: _("it is protected by a password"),
+    pdf_preview.DAMAGED: _("it is damaged or not a PDF"),
+    pdf_preview.TOO_COSTLY: _("it is too large or too complex to show"),
+    pdf_preview.FAILED: _("the previewer failed on it"),
+}
+
+
+def attachment_preview(request: HttpRequest, message_id: int, part_id: str) -> HttpResponse:
+    """An image or the pages of a PDF on a page of ours. PDF pages are images we render
+    (webmail.previews): no PDF viewer ever runs on our origin."""
+    user = _user(request)
+    message = queries.get_message_for_user(user, message_id)
+    raw = _body(message)
+    part = None
+    if raw is not None:
+        part = next((p for p in parse_message(raw).attachments if p.part_id == part_id), None)
+        if part is None or _preview_kind(part) is None:
+            raise Http404
+    else:
+        tasks.fetch_body_task.delay(message.pk)
+    preview: dict[str, object] = {
+        "message": message,
+        "part": part,
+        "kind": _preview_kind(part) if part is not None else None,
+        "url": reverse("attachment", args=[message.pk, part_id]),
+    }
+    if raw is not None and preview["kind"] == "pdf":
+        preview.update(_pdf_pages(message, part_id, raw))
+    return render(request, "webmail/attachment_preview.html", {"preview": preview})
+
+
+def _pdf_pages(message: Message, part_id: str, raw: bytes) -> dict[str, object]:
+    try:
+        info = previews.pdf_info(message, part_id, lambda: attachment_payload(raw, part_id))
+    except previews.PreviewBusy:
+        return {"busy": True}
+    if info is None or info.error:
+        reason = info.error if info is not None else None
+        return {"error": CANNOT_PREVIEW.get(reason or "", CANNOT_PREVIEW[pdf_preview.FAILED])}
+    pages = [
+        {
+            "number": n,
+            "width": w,
+            "height": h,
+            "url": reverse("attachment_page", args=[message.pk, part_id, n]),
+        }
+        for n, (w, h) in enumerate(info.sizes, start=1)
+    ]
+    return {
+        "page_count": info.page_count,
+        "shown": len(pages),
+        "capped": info.page_count > len(pages),
+        "pages": pages,
+    }
+
+
+def attachment_page(request: HttpRequest, message_id: int, part_id: str, page: int) -> HttpResponse:
+    """One page of a PDF attachment as PNG, rendered in a limited child process."""
+    message = queries.get_message_for_user(_user(request), message_id)
+    if not 1 <= page <= pdf_preview.MAX_PAGES:
+        raise Http404
+
+    def load() -> bytes | None:
+        raw = _body(message)
+        if raw is None:
+            return None
+        part = next((p for p in parse_message(raw).attachments if p.part_id == part_id), None)
+        if part is None or not previews.is_pdf(part):
+            return None
+        return attachment_payload(raw, part_id)
+
+    try:
+        png = previews.pdf_page(message, part_id, page, load)
+    except previews.PreviewBusy:
+        response = HttpResponse("busy", content_type="text/plain", status=503)
+        response["Retry-After"] = "2"
+        return response
+    if png is None:
+        raise Http404
+    response = HttpResponse(png, content_type="image/png")
+    response["Content-Disposition"] = f'inline; filename="page-{page}.png"'
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"

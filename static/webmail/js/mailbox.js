@@ -55,7 +55,7 @@
     var view = document.getElementById("message-view");
     var delay = Number(panes.dataset.markReadAfter);
     if (!view || view.dataset.seen === "1" || view.dataset.downloading === "1" || delay <= 0) return;
-    readTimer = setTimeout(function () { act("read", [view.dataset.id]); }, delay * 1000);
+    readTimer = setTimeout(function () { act("read", [view.dataset.id], { auto: "1" }); }, delay * 1000);
   }
   function wireReader() {
     var back = document.getElementById("back-to-list");
@@ -90,8 +90,53 @@
       headers: { "X-CSRFToken": csrf, "Accept": "application/json" }
     }).then(function (r) { return r.json(); }).then(function (data) {
       if (!data.ok) window.alert(data.error);
+      else if (!(extra && extra.auto)) showToast(data.message, data.undo);
     });
   }
+
+  // --- undo: a toast after each action; its button (or z) takes the last one back -----
+  var toast = document.getElementById("toast");
+  var undoButton = document.getElementById("undo-button");
+  var undoToken = null;  // the last action's, offered by the toast
+  var undoing = null;  // the one being undone
+  var toastTimer = null;
+  function showToast(text, token) {
+    if (!toast) return;
+    clearTimeout(toastTimer);
+    document.getElementById("toast-text").textContent = text || "";
+    undoToken = token || null;
+    undoButton.hidden = !undoToken;
+    toast.classList.add("open");
+    toastTimer = setTimeout(hideToast, 10000);
+  }
+  function hideToast() {
+    // Not while the user is on its button (keyboard or pointer): they are about to use it.
+    if (toast.contains(document.activeElement) || toast.matches(":hover")) {
+      toastTimer = setTimeout(hideToast, 2000);
+      return;
+    }
+    toast.classList.remove("open");
+    document.getElementById("toast-text").textContent = "";
+    undoButton.hidden = true;
+  }
+  function undo() {
+    var flashed = document.querySelector("form.undo-form");
+    if (!undoToken && flashed) { flashed.requestSubmit(); return; }
+    if (!undoToken) return;
+    var body = new URLSearchParams({ action: "undo", token: undoToken });
+    undoing = undoToken;
+    undoToken = null;
+    undoButton.hidden = true;
+    fetch("/mail/act/", {
+      method: "POST", credentials: "same-origin", body: body,
+      headers: { "X-CSRFToken": csrf, "Accept": "application/json" }
+    }).then(function (r) { return r.json(); }).then(function (data) {
+      showToast(data.ok ? data.message : data.error, null);
+      // Rows shown leaving come back; the event stream then brings the server's list.
+      document.querySelectorAll("#rows .row.leaving").forEach(function (r) { r.classList.remove("leaving"); });
+    });
+  }
+  if (undoButton) undoButton.addEventListener("click", undo);
   function currentIds() {
     var ids = selectedIds();
     if (ids.length) return ids;
@@ -101,10 +146,44 @@
     return cursor >= 0 && all[cursor] ? [all[cursor].dataset.id] : [];
   }
 
+  // --- search box (part of the list, so re-wired with it) ----------------------------
+  // What is typed survives a live refresh of the list, which replaces the box.
+  var searchDraft = null;
+  function wireSearch() {
+    var input = document.getElementById("search-input");
+    if (!input) return;
+    if (searchDraft) {
+      input.value = searchDraft.value;
+      if (searchDraft.focused) input.focus();
+    }
+    function keep(focused) { searchDraft = { value: input.value, focused: focused }; }
+    input.addEventListener("focus", function () { keep(true); });
+    input.addEventListener("input", function () { keep(true); });
+    input.addEventListener("blur", function () {
+      // A refresh removes the focused box: that is not the user leaving it.
+      setTimeout(function () {
+        if (!input.isConnected) return;
+        if (input.value !== input.defaultValue) keep(false); else searchDraft = null;
+      }, 0);
+    });
+    // Escape clears the box; on an empty box it leaves the search (or the box).
+    input.addEventListener("keydown", function (e) {
+      if (e.key !== "Escape") return;
+      e.preventDefault();
+      if (input.value) { input.value = ""; keep(true); return; }
+      searchDraft = null;
+      var clear = document.getElementById("search-clear");
+      if (clear) { window.location = clear.href; return; }
+      input.blur();
+      focusRow(cursor);
+    });
+  }
+
   // --- list wiring (re-run after the list is refreshed) -------------------------------
   function wireList() {
     var form = document.getElementById("list-form");
     if (!form) return;
+    wireSearch();
     var all = document.getElementById("select-all");
     if (all) all.addEventListener("change", function () {
       rows().forEach(function (r) { setChecked(r, all.checked); });
@@ -199,8 +278,9 @@
     }
     else if (key === "I") { act("read", currentIds()); }
     else if (key === "U") { act("unread", currentIds()); }
+    else if (key === "z") { undo(); }
     else if (key === "g") { pendingG = true; return; }
-    else if (key === "/") { var search = document.querySelector("input[type=search]"); if (search) search.focus(); }
+    else if (key === "/") { var search = document.getElementById("search-input"); if (search) { search.focus(); search.select(); } }
     else if (key === "?") { var dialog = document.getElementById("shortcuts"); if (dialog) dialog.showModal(); }
     else { return; }
     e.preventDefault();
@@ -240,9 +320,25 @@
     }
     badge.textContent = unseen ? String(unseen) : "";
   }
-  function notify(data) {
-    if (!("Notification" in window) || Notification.permission !== "granted" || !document.hidden) return;
-    new Notification(document.title, { body: (data.new || []).length + " new" });
+  // Desktop notifications: the button asks (browsers want a click for that); new unread
+  // Inbox mail then shows one while the tab is hidden.
+  var notifyButton = document.getElementById("enable-notifications");
+  function showNotifyButton() {
+    if (notifyButton) notifyButton.hidden = !("Notification" in window) || Notification.permission !== "default";
+  }
+  if (notifyButton) notifyButton.addEventListener("click", function () {
+    Promise.resolve(Notification.requestPermission()).then(showNotifyButton, showNotifyButton);
+  });
+  showNotifyButton();
+  function notify(arrived) {
+    if (!notifyButton || !("Notification" in window) || Notification.permission !== "granted" || !document.hidden) return;
+    var n = arrived.count;
+    var many = notifyButton.dataset.many.replace("%(n)s", n.toLocaleString(document.documentElement.lang));
+    var latest = (arrived.from ? arrived.from + ": " : "") + (arrived.subject || "");
+    var note = n === 1
+      ? new Notification(arrived.from || notifyButton.dataset.one, { body: arrived.subject || "", tag: "webmail-new-mail" })
+      : new Notification(many, { body: latest, tag: "webmail-new-mail" });
+    note.onclick = function () { window.focus(); note.close(); };
   }
   if (window.EventSource) {
     var source = new EventSource("/events/");
@@ -253,7 +349,12 @@
     source.addEventListener("messages", function (e) {
       var data = JSON.parse(e.data);
       if (unified || watched.indexOf(data.folder) >= 0) refreshList();
-      if (data.new && data.new.length) notify(data);
+      if (data.arrived && data.arrived.count) notify(data.arrived);
+    });
+    source.addEventListener("undo", function (e) {
+      var data = JSON.parse(e.data);
+      var ours = String(data.token) === String(undoToken) || String(data.token) === String(undoing);
+      if (toast && ours && (data.state === "failed" || data.state === "unavailable")) showToast(toast.dataset[data.state], null);
     });
     source.addEventListener("body", function (e) {
       var data = JSON.parse(e.data);
