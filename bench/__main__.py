@@ -59,18 +59,25 @@ def sync_lines(
     numbers: sync_bench.SyncNumbers,
     raw_fetch: float,
     raw_select: float,
+    raw_login_select: float,
     smaller: sync_bench.SyncNumbers | None,
 ) -> list[Line]:
     first, resync, flags = numbers.first, numbers.resync, numbers.flags
     first_ratio = first.ms / raw_fetch
-    resync_ratio = resync.ms / raw_select
+    # The folder's resync (sync_folder on the account's open connection) against SELECT on an
+    # open connection; the whole command against a new connection's login + SELECT.
+    resync_ratio = resync.folder_ms / raw_select
     resync_target = _check(
         resync_ratio <= sync_bench.RESYNC_MAX_RATIO, f"<= {sync_bench.RESYNC_MAX_RATIO:g}x"
     )
     if smaller is not None:
-        not_slower = resync.ms <= smaller.resync.ms * 1.1  # 10 %: run-to-run noise
+        # 10 % or 1 ms, whichever is more: run-to-run noise
+        not_slower = resync.folder_ms <= max(
+            smaller.resync.folder_ms * 1.1, smaller.resync.folder_ms + 1
+        )
         resync_target += "; " + _check(
-            not_slower, f"no slower than {smaller.size // 1000}k ({_ms(smaller.resync.ms)})"
+            not_slower,
+            f"no slower than {smaller.size // 1000}k ({_ms(smaller.resync.folder_ms)})",
         )
     return [
         Line(
@@ -85,12 +92,17 @@ def sync_lines(
             ),
         ),
         Line(
-            "our no-change resync (vs SELECT INBOX)",
+            "our no-change resync of INBOX (vs SELECT INBOX)",
             _ms(raw_select),
-            f"{_ms(resync.ms)} ({resync_ratio:.1f}x)",
+            f"{_ms(resync.folder_ms)} ({resync_ratio:.1f}x)",
             _ms(resync.folder_ms),
             _ms(resync.select_ms),
             resync_target,
+        ),
+        Line(
+            "  the whole `sync --folder INBOX` (vs login + EXAMINE)",
+            _ms(raw_login_select),
+            f"{_ms(resync.ms)} ({resync.ms / raw_login_select:.1f}x)",
         ),
         Line(
             "our resync after 1,000 flag changes",
@@ -193,7 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lines = [Line(f"seed (Maildir write + resync), {summary}", _ms(seeded * 1000))]
                 lines += [Line(row.operation, _ms(row.raw_ms or 0.0)) for row in raw]
                 lines += sync_lines(
-                    numbers, by_name["envelopes of all"], by_name["SELECT INBOX"], previous
+                    numbers,
+                    by_name["envelopes of all"],
+                    by_name["SELECT INBOX"],
+                    by_name[imap_baseline.LOGIN_SELECT],
+                    previous,
                 )
                 lines += [
                     Line(r.operation, _ms(r.raw_ms), _ms(r.ours_ms), target=r.target) for r in web
@@ -210,8 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         "webmail = `manage.py sync --folder INBOX` in a process of its own: its `in S s` "
-        "(connect, LIST, the folder, events); folder sync = sync_folder alone; its SELECT = "
-        "the server's answer to our SELECT (EXAMINE) within it."
+        "(connect, STARTTLS, login, the folder, events), except the no-change resync row, "
+        "which is the folder's own resync on the open connection (as SELECT is); folder "
+        "sync = sync_folder alone; its SELECT = the server's answer to our SELECT (EXAMINE) "
+        "within it (0: STATUS showed nothing to do). Raw IMAP uses STARTTLS as our account "
+        "does."
     )
     print(web_bench.NOTES)
     print()

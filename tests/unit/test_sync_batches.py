@@ -15,7 +15,7 @@ from django.db import connection
 from accounts.models import MailAccount, User
 from webmail.models import Folder, Message
 from webmail.protocols.errors import TransientError
-from webmail.protocols.imap import Address, Changes, Envelope, SelectState
+from webmail.protocols.imap import Address, Changes, Envelope, FolderStatus, SelectState
 from webmail.sync import folder as engine
 from webmail.sync.flags import flag_columns, normalise, row_flags
 
@@ -58,10 +58,25 @@ class Session:
         self.fail_at_batch = fail_at_batch
         self.batches: list[int] = []
         self.closed_early = False
+        self.modseq = 99
+        self.selects = 0
 
     def select(self, raw_name: str, **_kwargs: Any) -> SelectState:
+        self.selects += 1
         return SelectState(
-            uidvalidity=7, uidnext=len(self.uids) + 1, exists=len(self.uids), highestmodseq=99
+            uidvalidity=7,
+            uidnext=len(self.uids) + 1,
+            exists=len(self.uids),
+            highestmodseq=self.modseq,
+        )
+
+    def status(self, raw_name: str, *, unseen: bool = True) -> FolderStatus:
+        return FolderStatus(
+            messages=len(self.uids),
+            unseen=0,
+            uidnext=len(self.uids) + 1,
+            uidvalidity=7,
+            highestmodseq=self.modseq,
         )
 
     def uid_list(self, first: int = 1) -> list[int]:
@@ -286,9 +301,11 @@ def test_a_resync_that_finds_nothing_new_does_not_count_again(folder, monkeypatc
         finish(*args)
 
     monkeypatch.setattr(engine, "_finish", counting_finish)
+    selects = session.selects
     result, _lock, _progress = _sync(folder, session)
     folder.refresh_from_db()
     assert not result.any and finished == []
+    assert session.selects == selects  # STATUS said nothing changed: no SELECT
     assert folder.last_synced is not None and synced is not None and folder.last_synced > synced
     # Stored counts that disagree with the server's are counted again.
     Folder.objects.filter(pk=folder.pk).update(total=5)
@@ -302,3 +319,14 @@ def test_json_columns_are_json(folder):
     engine.insert_envelopes(folder, [envelope(9, to=(Address('Q "x" \\ y', "q@example.test"),))])
     stored = Message.objects.get(folder=folder, uid=9)
     assert stored.to == [['Q "x" \\ y', "q@example.test"]]
+
+
+def test_a_changed_modseq_in_status_leads_to_select(folder):
+    session = Session(50)
+    _sync(folder, session)
+    selects = session.selects
+    session.modseq = 100  # a flag changed elsewhere
+    _sync(folder, session)
+    folder.refresh_from_db()
+    assert session.selects == selects + 1
+    assert folder.highestmodseq == 100
