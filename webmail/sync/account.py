@@ -7,10 +7,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.credentials import CredentialError
@@ -34,6 +32,7 @@ PROGRESS_EVERY = 0.5
 
 @dataclass
 class SyncReport:
+    account_id: int = 0
     folders: int = 0
     new: int = 0
     changed: int = 0
@@ -68,9 +67,10 @@ def sync_account(
     lock_wait: float = 0.0,
     progress: FolderProgress | None = None,
 ) -> SyncReport:
-    """Raises SyncFailed (account marked in error, cached mail untouched) or LookupError."""
+    """Raises SyncFailed (account marked in error, cached mail untouched) or LookupError.
+    When the report counts new mail, the caller runs `enrich_account` (the second pass)."""
     account = MailAccount.objects.select_related("owner__organisation").get(pk=account_id)
-    report = SyncReport()
+    report = SyncReport(account_id=account.pk)
     publisher = _Publisher(account, progress)
     try:
         endpoint = incoming_endpoint(account)
@@ -114,12 +114,6 @@ def sync_account(
     )
     report.seconds = time.monotonic() - start
     events.do_publish_event(account.owner_id, "sync", {"account": account.pk, "state": "done"})
-    if report.new:
-        # Second pass, off the sync's critical path: previews, References/List-Id,
-        # conversations, the newest Inbox bodies.
-        from webmail.tasks import enrich_account_task
-
-        transaction.on_commit(partial(enrich_account_task.delay, account.pk))
     return report
 
 

@@ -19,6 +19,7 @@ from webmail.models import Folder
 from webmail.protocols.errors import ProtocolError
 from webmail.sync.account import SyncFailed, SyncReport, sync_account
 from webmail.sync.verify import VerifyReport, verify_account
+from webmail.tasks import enrich_account_task
 
 LOCK_WAIT = 60.0
 
@@ -59,6 +60,8 @@ class Command(BaseCommand):
                     f"account {account.pk}: skipped folder {name}: another sync held its lock "
                     f"for {LOCK_WAIT:.0f} s"
                 )
+            if report.new:
+                enrich_account_task.delay(account.pk)  # the second pass, as a worker would
             total.folders += report.folders
             total.new += report.new
             total.changed += report.changed
