@@ -90,17 +90,21 @@ def _set_flags(
 ) -> tuple[int, UndoableAction | None]:
     grouped = _rows_by_folder(user, message_ids)
     count = sum(len(rows) for rows in grouped.values())
-    undo = _start_undo(user, count) if undoable and count else None
+    # Per folder and flag, only the messages whose flag this changes: undo must not clear
+    # a \Seen that was there before.
+    changed = {
+        folder_id: [(flag, [m.uid for m in rows if (flag in m.flags) != add]) for flag in flags]
+        for folder_id, rows in grouped.items()
+    }
+    anything = any(uids for parts in changed.values() for _flag, uids in parts)
+    undo = _start_undo(user, count) if undoable and anything else None
     for folder_id, rows in grouped.items():
         step_ids = []
         if undo is not None:
-            # One step per flag, with only the messages whose flag this changes: undo must
-            # not clear a \Seen that was there before.
-            for flag in flags:
-                changed = [m.uid for m in rows if (flag in m.flags) != add]
-                if changed:
+            for flag, uids in changed[folder_id]:
+                if uids:
                     step = UndoStep.objects.create(
-                        action=undo, folder_id=folder_id, uids=changed, flags=[flag], add=add
+                        action=undo, folder_id=folder_id, uids=uids, flags=[flag], add=add
                     )
                     step_ids.append(step.pk)
         transaction.on_commit(
@@ -113,9 +117,6 @@ def _set_flags(
                 undo_steps=step_ids,
             )
         )
-    if undo is not None and not undo.steps.exists():
-        undo.delete()  # nothing changed, nothing to undo
-        undo = None
     return count, undo
 
 

@@ -56,6 +56,7 @@ class Folder(models.Model):
     complete = models.BooleanField(default=False)  # every server UID is cached
     total = models.PositiveIntegerField(default=0)
     unseen = models.PositiveIntegerField(default=0)
+    flagged = models.PositiveIntegerField(default=0)  # for the unified Flagged count, no COUNT(*)
     last_synced = models.DateTimeField(null=True)
 
     class Meta:

@@ -3,16 +3,16 @@ the user who asks. Reads the cache only; no page waits on an upstream server."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Any
 
 from django.db import connections
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet, Window
 from django.http import Http404
 
 from accounts.models import MailAccount, Preferences, User
-from webmail.models import THREADED, Folder, Message
+from webmail.models import THREADED, Event, Folder, Message
 from webmail.search import SearchQuery, to_filter
 from webmail.sync.folders import sync_order
 
@@ -95,12 +95,14 @@ def get_trees(user: User) -> list[AccountTree]:
 
 
 def unified_counts(user: User) -> dict[str, int]:
-    # Unseen counts are kept per folder by the sync; only "flagged" needs a query.
-    folders = Folder.objects.filter(account__owner=user).values_list("special_use", "unseen")
+    # Unseen and flagged counts are kept per folder by the sync: no COUNT(*) per page.
+    folders = Folder.objects.filter(account__owner=user).values_list(
+        "special_use", "unseen", "flagged"
+    )
     return {
-        "inbox": sum(n for use, n in folders if use == Folder.SpecialUse.INBOX),
-        "unread": sum(n for use, n in folders if use not in NOT_UNREAD_VIEWS),
-        "flagged": _unified_messages(user, "flagged").count(),
+        "inbox": sum(n for use, n, _flagged in folders if use == Folder.SpecialUse.INBOX),
+        "unread": sum(n for use, n, _flagged in folders if use not in NOT_UNREAD_VIEWS),
+        "flagged": sum(flagged for _use, _n, flagged in folders),
     }
 
 
@@ -125,30 +127,33 @@ class ListPage:
 
 
 def list_folder(folder: Folder, *, page: int, sort: str, conversations: bool) -> ListPage:
-    # Served by the (folder, -internaldate) index for the default sort.
-    return _paged(
-        folder.messages.all(), page, sort, conversations=conversations, total_hint=folder.total
+    # Served by the (folder, -internaldate) index for the default sort. Every row is in
+    # `folder`: no join, each row gets the folder (and its account) the caller holds.
+    result = _paged(
+        folder.messages.all(),
+        page,
+        sort,
+        conversations=conversations,
+        total_hint=folder.total,
+        joined=False,
     )
+    for row in result.rows:
+        row.folder = folder
+    return result
 
 
 def list_unified(user: User, kind: str, *, page: int, sort: str, conversations: bool) -> ListPage:
     messages = _unified_messages(user, kind)
-    folders = list(_unified_folders(user, kind).values_list("pk", "total", "unseen"))
     # The folder counts the sync keeps, not COUNT(*) over every account's rows.
-    if kind == "inbox":
-        total: int | None = sum(n for _pk, n, _unseen in folders)
-    elif kind == "unread":
-        total = sum(n for _pk, _total, n in folders)
-    else:
-        total = None
+    count = {"inbox": "total", "unread": "unseen", "flagged": "flagged"}[kind]
+    folders = dict(_unified_folders(user, kind).values_list("pk", count))
+    total = sum(folders.values())
     merge = connections[messages.db].features.supports_slicing_ordering_in_compound
     if conversations or sort not in MERGED_SORTS or not merge:
         return _paged(messages, page, sort, conversations=conversations, total_hint=total)
-    if total is None:
-        total = messages.count()
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
-    ids = _merged_ids([pk for pk, _total, _unseen in folders], kind, sort, page)
+    ids = _merged_ids(list(folders), kind, sort, page)
     by_id = Message.objects.select_related("folder__account").in_bulk(ids)
     return ListPage([by_id[pk] for pk in ids if pk in by_id], page, pages, total, sort)
 
@@ -189,21 +194,70 @@ def search_messages(
     page: int,
     sort: str,
     zone: tzinfo,
+    server_hits: list[int] | None = None,
 ) -> ListPage:
     """The messages of a view that match the query: `within` a folder, a unified view
     ("inbox", "unread", "flagged"), or None for every folder of every account. Single
-    messages, never conversations: a hit is a message. Reads the cache only."""
+    messages, never conversations: a hit is a message. Reads the cache only; with
+    `server_hits` (ids a server search found by the query's words in the message text) the
+    words are taken as matched by those and the other terms still apply."""
+    messages = _view_messages(user, within)
+    if server_hits is not None:
+        messages = messages.filter(pk__in=server_hits)
+        query = replace(query, words=())
+    vendor = connections[messages.db].vendor
+    matching = messages.filter(to_filter(query, vendor=vendor, zone=zone))
+    sort = sort if sort in SORTS else "date"
+    page = max(1, page)
+    # Matching is a scan of the view's rows: one pass finds the page and counts the rest
+    # (COUNT(*) OVER ()), instead of one pass for the page and another for the count.
+    start = (page - 1) * PAGE_SIZE
+    window = list(
+        matching.annotate(n=Window(Count("pk")))
+        .order_by(*SORTS[sort])
+        .values_list("pk", "n")[start : start + PAGE_SIZE]
+    )
+    total = window[0][1] if window else 0
+    if not window and page > 1 and (total := matching.count()):  # past the end: the last
+        last = -(-total // PAGE_SIZE)
+        return search_messages(
+            user, query, within=within, page=last, sort=sort, zone=zone, server_hits=server_hits
+        )
+    by_pk = Message.objects.select_related("folder__account").in_bulk([pk for pk, _ in window])
+    rows = [by_pk[pk] for pk, _ in window if pk in by_pk]
+    pages = max(1, -(-total // PAGE_SIZE))
+    return ListPage(rows, min(page, pages), pages, total, sort)
+
+
+def _view_messages(user: User, within: Folder | str | None) -> QuerySet[Message]:
     if isinstance(within, Folder):
         if within.account.owner_id != user.pk:
             raise Http404
-        messages = within.messages.all()
-    elif within is None:
-        messages = Message.objects.filter(folder__account__owner=user)
-    else:
-        messages = _unified_messages(user, within)
-    vendor = connections[messages.db].vendor
-    matching = messages.filter(to_filter(query, vendor=vendor, zone=zone))
-    return _paged(matching, page, sort, conversations=False, total_hint=None)
+        return within.messages.all()
+    if within is None:
+        return Message.objects.filter(folder__account__owner=user)
+    return _unified_messages(user, within)
+
+
+def search_folder_ids(user: User, within: Folder | str | None) -> list[int]:
+    """The user's folders a view's messages can be in: what a server search must ask."""
+    folders = Folder.objects.filter(account__owner=user, selectable=True)
+    if isinstance(within, Folder):
+        folders = folders.filter(pk=within.pk)
+    elif within == "inbox":
+        folders = folders.filter(special_use=Folder.SpecialUse.INBOX)
+    elif within == "unread":
+        folders = folders.exclude(special_use__in=NOT_UNREAD_VIEWS)
+    return list(folders.order_by("pk").values_list("pk", flat=True))
+
+
+def get_server_search(user: User, token: str) -> dict[str, Any] | None:
+    """The latest state of the user's server search `token` ("running", or "done" with
+    `ids` and `errors`), from its events; None once pruned or never the user's."""
+    event = (
+        Event.objects.filter(user=user, kind="search", data__token=token).order_by("-pk").first()
+    )
+    return dict(event.data) if event is not None else None
 
 
 def _paged(
@@ -213,9 +267,11 @@ def _paged(
     *,
     conversations: bool,
     total_hint: int | None,
+    joined: bool = True,
 ) -> ListPage:
     sort = sort if sort in SORTS else "date"
-    messages = messages.select_related("folder__account")
+    if joined:
+        messages = messages.select_related("folder__account")
     if conversations:
         return _conversation_page(messages, page, sort)
     total = total_hint if total_hint is not None else messages.count()

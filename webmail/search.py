@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 
 import jdatetime  # type: ignore[import-untyped]
-from django.db.models import Expression, F, Q, TextField, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Expression, F, Func, Q, TextField, Value
+from django.db.models.functions import Cast, Collate
 from django.db.models.lookups import IContains, IRegex
 
 TEXT_FIELDS = ("subject", "from_name", "from_email", "preview")
@@ -153,16 +153,17 @@ def spellings(term: str) -> list[str]:
     return out
 
 
-def _needs_regex(term: str, vendor: str) -> bool:
-    # SQLite's LIKE folds ASCII case only; for É, Ä, Д... use REGEXP, which Django's SQLite
-    # backend runs with Python's re (Unicode case folding). Slower, so only then.
-    return vendor == "sqlite" and any(not c.isascii() and c.lower() != c.upper() for c in term)
+def _unicode_case(term: str) -> bool:
+    """Has letters with case beyond ASCII (É, Ä, Д; Persian has no case)."""
+    return any(not c.isascii() and c.lower() != c.upper() for c in term)
 
 
-def _forms(term: str) -> list[str]:
+def _forms(term: str, vendor: str) -> list[str]:
     """The term as typed and as it appears inside JSON text: Postgres prints jsonb's
-    non-ASCII as is, Django stores json.dumps output (\\u-escaped) on SQLite."""
-    forms = [term, json.dumps(term, ensure_ascii=False)[1:-1], json.dumps(term)[1:-1]]
+    non-ASCII as is; on SQLite Django stores json.dumps output, \\u-escaped."""
+    forms = [term, json.dumps(term, ensure_ascii=False)[1:-1]]
+    if vendor == "sqlite":
+        forms.append(json.dumps(term)[1:-1])
     return list(dict.fromkeys(forms))
 
 
@@ -184,14 +185,22 @@ def _json_regex(term: str) -> str:
     return "".join(parts)
 
 
-def _haystack(fields: tuple[str, ...]) -> Expression:
+class _Joined(Func):
+    """Text columns joined with `||` (none is NULL): the same SQL on Postgres and SQLite."""
+
+    arg_joiner = " || "
+    template = "(%(expressions)s)"
+    output_field = TextField()
+
+
+def _haystack(fields: tuple[str, ...]) -> Expression | F:
     """The columns as one text, so a term costs one case-insensitive scan of a row rather
     than one per column. A control character joins them: no term spans two columns."""
-    parts: list[Expression] = []
+    parts: list[Expression | F] = []
     for name in fields:
         parts.append(Cast(name, TextField()) if name in ADDRESS_FIELDS else F(name))
         parts.append(Value(SEPARATOR))
-    return parts[0] if len(parts) == 2 else Concat(*parts[:-1], output_field=TextField())
+    return parts[0] if len(parts) == 2 else _Joined(*parts[:-1])
 
 
 def matches(fields: tuple[str, ...], term: str, vendor: str) -> Q:
@@ -200,11 +209,19 @@ def matches(fields: tuple[str, ...], term: str, vendor: str) -> Q:
     addresses = any(name in ADDRESS_FIELDS for name in fields)
     q = Q()
     for spelling in spellings(term):
-        if _needs_regex(spelling, vendor):
+        if not _unicode_case(spelling):
+            # Only ASCII letters to fold: on Postgres UPPER under the C collation does
+            # just that, about twice as fast as the locale's Unicode case mapping.
+            lhs = Collate(haystack, "C") if vendor == "postgresql" else haystack
+            for form in _forms(spelling, vendor) if addresses else [spelling]:
+                q |= Q(IContains(lhs, form))
+        elif vendor == "sqlite":
+            # SQLite's LIKE folds ASCII only: REGEXP runs Python's re, which folds all
+            # (slower, so only for such terms).
             patterns = [re.escape(spelling)] + ([_json_regex(spelling)] if addresses else [])
             q |= Q(IRegex(haystack, "|".join(dict.fromkeys(patterns))))
         else:
-            for form in _forms(spelling) if addresses else [spelling]:
+            for form in _forms(spelling, vendor) if addresses else [spelling]:
                 q |= Q(IContains(haystack, form))
     return q
 

@@ -17,8 +17,8 @@ from accounts.models import MailAccount
 from webmail import events
 from webmail.models import Folder, Message
 from webmail.protocols.errors import TransientError
-from webmail.sync import bodies, writeback
-from webmail.sync.account import SyncFailed, enrich_account, sync_account
+from webmail.sync import bodies, search, writeback
+from webmail.sync.account import SyncFailed, SyncReport, enrich_account, sync_account
 from webmail.sync.locks import LockBusy
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def sync_account_task(self: Task[Any, Any], account_id: int) -> None:
     except SyncFailed as exc:
         _reraise(exc)
         return
+    _then_enrich(report)
     if report.skipped:
         # Another sync holds those folders; it may have started before the change we
         # were asked to pick up, so look again shortly.
@@ -77,8 +78,16 @@ def sync_folders_task(self: Task[Any, Any], account_id: int, folder_ids: list[in
     except SyncFailed as exc:
         _reraise(exc)
         return
+    _then_enrich(report)
     if report.skipped:
         raise self.retry(countdown=2, max_retries=30)
+
+
+def _then_enrich(report: SyncReport) -> None:
+    """The second pass, off the sync's critical path: previews, References/List-Id,
+    conversations, the newest Inbox bodies."""
+    if report.new:
+        enrich_account_task.delay(report.account_id)
 
 
 @shared_task(
@@ -201,6 +210,18 @@ def fetch_body_task(message_id: int) -> None:
         message.folder.account.owner_id,
         "body",
         {"message": message_id, "available": body is not None},
+    )
+
+
+@shared_task(ignore_result=True)
+def server_search_task(user_id: int, token: str, folder_ids: list[int], terms: list[str]) -> None:
+    """Search message text on the upstream servers; the page waits for this `search` event
+    (webmail/views/mailbox.py reads it back by its token)."""
+    hits = search.search_server_text(user_id, folder_ids, terms)
+    events.do_publish_event(
+        user_id,
+        "search",
+        {"token": token, "state": "done", "ids": hits.ids, "errors": hits.errors},
     )
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("mail/", mailbox.mailbox, name="mailbox"),
     path("mail/all/<slug:kind>/", mailbox.unified, name="unified"),
     path("mail/folder/<int:folder_id>/", mailbox.folder_view, name="folder"),
+    path("mail/search/server/", mailbox.server_search, name="server_search"),
     path("mail/message/<int:message_id>/", message.message_view, name="message"),
     path("mail/message/<int:message_id>/body/", message.message_body, name="message_body"),
     path("mail/message/<int:message_id>/raw/", message.message_raw, name="message_raw"),

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import count
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.http import Http404
-from django.test import Client
+from django.test import Client, override_settings
 
 from accounts.credentials import encrypt_secret
 from accounts.models import MailAccount, User
+from tests.integration.sync_helpers import make_account, make_message
+from tests.integration.test_actions import eager  # noqa: F401 - the fixture
+from tests.servers.mail import MailServer
 from webmail import queries
 from webmail.models import Folder, Message
 from webmail.search import parse_query
+from webmail.sync.account import sync_account
 
 pytestmark = pytest.mark.django_db
 _uids = count(1)
@@ -269,3 +274,64 @@ def test_the_search_page_in_persian(client: Client, alice: User, boxes: dict[str
         f"/mail/folder/{boxes['inbox'].pk}/", {"q": "گزارش"}, HTTP_ACCEPT_LANGUAGE="fa"
     ).content.decode()
     assert "۲ نتیجه برای «گزارش»" in page
+
+
+@pytest.mark.mailserver
+@pytest.mark.usefixtures("eager")  # the worker's task runs in the request
+def test_searching_the_message_text_on_the_server(
+    client: Client,
+    alice: User,
+    carol: User,
+    mailserver: MailServer,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Words past the cached preview are found by the server's SEARCH TEXT, through the
+    worker task and its event; the other terms still filter on the cache."""
+    mailserver.clear("alice")
+    filler = "filler " * 200
+    mailserver.append("alice", "INBOX", make_message("deep one", body=f"{filler} a Zebra"))
+    mailserver.append(
+        "alice", "INBOX", make_message("deep two", sender="bob@example.test", body="zebra")
+    )
+    mailserver.append("alice", "INBOX", make_message("shallow", body="no stripes"))
+    with override_settings(ALLOWED_MAIL_HOSTS=["127.0.0.1"], CA_FILE=str(mailserver.ca_file)):
+        synced = make_account(alice, mailserver)
+        sync_account(synced.pk)
+        inbox = synced.folders.get(special_use="inbox")
+        client.force_login(alice)
+        page = client.get(f"/mail/folder/{inbox.pk}/", {"q": "zebra"}).content.decode()
+        assert "deep one" not in page  # the cache holds no body to find it in
+        assert 'id="server-search"' in page
+        form = {"q": "zebra from:zoe", "within": f"folder:{inbox.pk}"}
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/mail/search/server/", form)
+    assert response.status_code == 302
+    url = response["Location"]
+    assert url.startswith(f"/mail/folder/{inbox.pk}/?q=") and "server=" in url
+    page = client.get(url).content.decode()
+    # "zebra" went to the server; from:zoe then left "deep two" (from bob) out.
+    assert "1 result for" in page, page
+    assert "deep one" in page and "deep two" not in page and "shallow" not in page
+    assert 'id="server-search-state"' in page
+    assert f'data-view-url="{url.replace("&", "&amp;")}"' in page  # the refresh keeps it
+    # The token is alice's: for carol it has expired, and alice's folder stays a 404.
+    account(carol, "carol@other.test")
+    client.force_login(carol)
+    page = client.get(f"/mail/all/inbox/?q=zebra&{url.split('&')[-1]}").content.decode()
+    assert "deep one" not in page and "has expired" in page
+    response = client.post("/mail/search/server/", form)
+    assert response.status_code == 404
+
+
+def test_a_server_search_still_running_waits(
+    client: Client, alice: User, boxes: dict[str, Folder]
+) -> None:
+    mail(boxes["inbox"], "zebra in the subject")
+    client.force_login(alice)
+    response = client.post("/mail/search/server/", {"q": "zebra", "within": "unified:inbox"})
+    url = response["Location"]
+    assert url.startswith("/mail/all/inbox/?q=zebra&server=")
+    page = client.get(url).content.decode()
+    assert 'data-search-pending="1"' in page and "Waiting for the mail server" in page
+    assert "zebra in the subject" not in page  # not the cache's answer while waiting
+    assert '<meta http-equiv="refresh"' in page  # without JavaScript, the page reloads

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.http import Http404
 from django.test import Client, override_settings
+from django.utils import translation
 
 from accounts.models import MailAccount, User
 from tests.conftest import PASSWORD
@@ -25,6 +26,14 @@ from webmail.sync import writeback
 from webmail.sync.account import sync_account
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mailserver]
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    # Messages are asserted in English; a request another test made in Persian leaves its
+    # language active on this thread.
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

@@ -1650,6 +1650,20 @@ class ImapSession:
             if _is_number(word)
         )
 
+    def search_text(self, terms: Sequence[str]) -> list[int]:
+        """UIDs in the selected folder whose headers or body hold every term: `UID SEARCH
+        CHARSET UTF-8 TEXT t1 TEXT t2 ...` (RFC 3501 section 6.4.4), the server's own
+        case-insensitive substring search. IMAPClient sends non-ASCII terms as literals."""
+        self._require_selected()
+        criteria: list[str] = []
+        for term in terms:
+            criteria += ["TEXT", term]
+        with self._guard("searching"):
+            self._harvest()
+            found = self._client.search(criteria or ["ALL"], charset="UTF-8")
+            self._harvest()
+        return sorted(int(uid) for uid in found)
+
     def changes_since(self, modseq: int, *, vanished: bool) -> Changes:
         """Flags changed since ``modseq`` and, with ``vanished`` (QRESYNC), expunged UIDs.
 

@@ -550,11 +550,27 @@ def _finish(folder: Folder, modseq: int | None, uidnext: int | None, result: Fol
     folder.highestmodseq = modseq
     folder.uidnext = uidnext
     folder.complete = True
-    counts = folder.messages.aggregate(total=Count("pk"), unseen=Count("pk", filter=Q(seen=False)))
-    folder.total, folder.unseen = counts["total"], counts["unseen"]
+    counts = folder.messages.aggregate(
+        total=Count("pk"),
+        unseen=Count("pk", filter=Q(seen=False)),
+        flagged=Count("pk", filter=Q(flagged=True)),
+    )
+    folder.total, folder.unseen, folder.flagged = (
+        counts["total"],
+        counts["unseen"],
+        counts["flagged"],
+    )
     folder.last_synced = timezone.now()
     folder.save(
-        update_fields=["highestmodseq", "uidnext", "complete", "total", "unseen", "last_synced"]
+        update_fields=[
+            "highestmodseq",
+            "uidnext",
+            "complete",
+            "total",
+            "unseen",
+            "flagged",
+            "last_synced",
+        ]
     )
     if result.any:
         logger.info(

@@ -5,17 +5,20 @@ script swaps it in when the event stream says something changed)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount, User
-from webmail import queries
+from webmail import events, queries, tasks
 from webmail.models import Folder
 from webmail.search import parse_query
 
@@ -89,18 +92,32 @@ def _search(
     request: HttpRequest, user: User, view: dict[str, Any], within: Folder | str
 ) -> queries.ListPage | None:
     """With `?q=` the view's list becomes the search results (`scope=all`: every folder of
-    every account). Adds view["search"] and keeps the query in view["url"], the address
-    the page refreshes and returns to."""
+    every account; `server=TOKEN`: the hits of a server search of the message text). Adds
+    view["search"] and keeps the search in view["url"], the address the page refreshes and
+    returns to."""
     text = request.GET.get("q", "").strip()[:500]
     if not text:
         return None
     everywhere = request.GET.get("scope") == "all"
+    token = request.GET.get("server", "")[:64]
     query = parse_query(text)
+    params = {"q": text, **({"scope": "all"} if everywhere else {})}
+    server = (queries.get_server_search(user, token) or {"state": "expired"}) if token else None
     view["base_url"] = view["url"]
-    view["url"] += "?" + urlencode({"q": text, **({"scope": "all"} if everywhere else {})})
-    view["search"] = {"text": text, "all": everywhere, "ignored": query.ignored}
+    view["url"] += "?" + urlencode({**params, **({"server": token} if token else {})})
+    view["search"] = {
+        "text": text,
+        "all": everywhere,
+        "ignored": query.ignored,
+        "words": bool(query.words),
+        "within": f"folder:{within.pk}" if isinstance(within, Folder) else f"unified:{within}",
+        "server": server,  # None, or "running" / "done" (ids, errors) / "expired"
+    }
     if everywhere:
         view["folder_ids"] = []  # any folder's change may change the results
+    hits = None
+    if server is not None:
+        hits = list(server.get("ids", [])) if server["state"] == "done" else []
     return queries.search_messages(
         user,
         query,
@@ -108,7 +125,37 @@ def _search(
         page=_int(request.GET.get("page")),
         sort=request.GET.get("sort", "date"),
         zone=timezone.get_current_timezone(),
+        server_hits=hits,
     )
+
+
+@require_POST
+def server_search(request: HttpRequest) -> HttpResponse:
+    """Start a search of the message text on the upstream servers (the cache holds no
+    bodies to search) and show its results page, which fills in when the worker is done."""
+    user = _user(request)
+    text = request.POST.get("q", "").strip()[:500]
+    kind, _, key = request.POST.get("within", "").partition(":")
+    within: Folder | str
+    if kind == "folder":
+        within = queries.get_folder_for_user(user, _int(key, 0))
+        url = reverse("folder", args=[within.pk])
+    elif kind == "unified" and key in queries.UNIFIED:
+        within, url = key, reverse("unified", args=[key])
+    else:
+        raise Http404
+    everywhere = request.POST.get("scope") == "all"
+    params = {"q": text, **({"scope": "all"} if everywhere else {})}
+    words = list(parse_query(text).words)
+    if words:
+        token = uuid.uuid4().hex
+        folder_ids = queries.search_folder_ids(user, None if everywhere else within)
+        events.do_publish_event(user.pk, "search", {"token": token, "state": "running"})
+        transaction.on_commit(
+            lambda: tasks.server_search_task.delay(user.pk, token, folder_ids, words)
+        )
+        params["server"] = token
+    return redirect(url + "?" + urlencode(params))
 
 
 def _conversations(request: HttpRequest, default: bool) -> bool:  # noqa: FBT001 - plain flag

@@ -149,7 +149,14 @@
   // --- search box (part of the list, so re-wired with it) ----------------------------
   // What is typed survives a live refresh of the list, which replaces the box.
   var searchDraft = null;
+  var serverPolls = 0;
   function wireSearch() {
+    // A search of the message text on the mail server still running: look again soon.
+    var list = document.getElementById("message-list");
+    if (list && list.dataset.searchPending === "1" && serverPolls < 120) {
+      serverPolls += 1;
+      setTimeout(refreshList, 1000);
+    }
     var input = document.getElementById("search-input");
     if (!input) return;
     if (searchDraft) {
@@ -333,7 +340,7 @@
   function notify(arrived) {
     if (!notifyButton || !("Notification" in window) || Notification.permission !== "granted" || !document.hidden) return;
     var n = arrived.count;
-    var many = notifyButton.dataset.many.replace("%(n)s", n.toLocaleString(document.documentElement.lang));
+    var many = notifyButton.dataset.many.replace("{n}", n.toLocaleString(document.documentElement.lang));
     var latest = (arrived.from ? arrived.from + ": " : "") + (arrived.subject || "");
     var note = n === 1
       ? new Notification(arrived.from || notifyButton.dataset.one, { body: arrived.subject || "", tag: "webmail-new-mail" })
