@@ -136,3 +136,30 @@ def test_list_pages_and_bulk_action_form(
         "/mail/act/", {"action": "nonsense", "ids": [message.pk]}, HTTP_ACCEPT="application/json"
     )
     assert response.status_code == 400
+
+
+@pytest.mark.mailserver
+def test_a_body_is_parsed_once_for_reader_frame_and_attachments(
+    client: Client, alice: User, mailserver: MailServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webmail.views import message as views
+
+    parses: list[int] = []
+    real = views.parse_message
+
+    def counting(raw: bytes) -> object:
+        parses.append(len(raw))
+        return real(raw)
+
+    monkeypatch.setattr(views, "parse_message", counting)
+    message = stored_message(alice, mailserver, rich_mail())
+    client.force_login(alice)
+    assert client.get(f"/mail/message/{message.pk}/").status_code == 200
+    assert client.get(f"/mail/message/{message.pk}/body/").status_code == 200
+    assert client.get(f"/mail/message/{message.pk}/part/2/").status_code in (200, 404)
+    assert len(parses) == 1
+    # A body fetched again (a new row) is parsed again, never served from the old parse.
+    MessageBody.objects.filter(message=message).delete()
+    MessageBody.objects.create(message=message, raw=rich_mail(), size=1)
+    assert client.get(f"/mail/message/{message.pk}/body/").status_code == 200
+    assert len(parses) == 2

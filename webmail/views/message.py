@@ -4,6 +4,8 @@ its own URL under a strict CSP and shown in a sandboxed frame without scripts.""
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,7 +15,13 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Preferences, TrustedSender, User
 from webmail import actions, previews, queries, tasks
-from webmail.mime import Attachment, attachment_payload, parse_message, pdf_preview
+from webmail.mime import (
+    Attachment,
+    ParsedMessage,
+    attachment_payload,
+    parse_message,
+    pdf_preview,
+)
 from webmail.mime.sanitize import clean_html, text_to_html
 from webmail.models import Message, MessageBody
 from webmail.views.mailbox import _context, _user
@@ -35,6 +43,38 @@ def _body(message: Message) -> bytes | None:
     return bytes(body.raw) if body is not None else None
 
 
+# Opening a message reads its body three or more times (the reader, the frame, each cid image
+# and attachment): the parse is kept per process, keyed by the cached body's row and fetch
+# time (a refetched body is a new key), within a byte budget.
+_PARSED: OrderedDict[tuple[int, object], tuple[bytes, ParsedMessage]] = OrderedDict()
+_PARSED_BUDGET = 64 * 1024 * 1024
+_PARSED_MAX_ONE = 8 * 1024 * 1024
+_PARSED_LOCK = threading.Lock()
+
+
+def _parsed(message: Message) -> tuple[bytes, ParsedMessage] | None:
+    """The cached body and its parse; None when the body is not cached."""
+    row = MessageBody.objects.filter(message=message).values_list("pk", "fetched").first()
+    if row is None:
+        return None
+    key = (row[0], row[1])
+    with _PARSED_LOCK:
+        hit = _PARSED.get(key)
+        if hit is not None:
+            _PARSED.move_to_end(key)
+            return hit
+    raw = _body(message)
+    if raw is None:
+        return None
+    entry = (raw, parse_message(raw))
+    if len(raw) <= _PARSED_MAX_ONE:
+        with _PARSED_LOCK:
+            _PARSED[key] = entry
+            while sum(len(r) for r, _p in _PARSED.values()) > _PARSED_BUDGET:
+                _PARSED.popitem(last=False)
+    return entry
+
+
 def _remote_allowed(user: User, prefs: Preferences, message: Message) -> bool:
     if prefs.remote_content == Preferences.Remote.ALLOW:
         return True
@@ -45,10 +85,10 @@ def message_view(request: HttpRequest, message_id: int) -> HttpResponse:
     user = _user(request)
     message = queries.get_message_for_user(user, message_id)
     prefs = queries.get_preferences(user)
-    raw = _body(message)
-    if raw is None:
+    cached = _parsed(message)
+    if cached is None:
         tasks.fetch_body_task.delay(message.pk)
-    parsed = parse_message(raw) if raw is not None else None
+    parsed = cached[1] if cached is not None else None
     if parsed is not None and not message.seen and prefs.mark_read_after == 0:
         actions.do_set_flags(user, [message.pk], ["\\Seen"], add=True)
     attachments = []
@@ -72,7 +112,7 @@ def message_view(request: HttpRequest, message_id: int) -> HttpResponse:
     reader = {
         "message": message,
         "parsed": parsed,
-        "downloading": raw is None,
+        "downloading": cached is None,
         "attachments": attachments,
         "has_html": parsed is not None and parsed.html is not None,
         "body_url": reverse("message_body", args=[message.pk])
@@ -109,10 +149,10 @@ def message_body(request: HttpRequest, message_id: int) -> HttpResponse:
     same-origin)."""
     user = _user(request)
     message = queries.get_message_for_user(user, message_id)
-    raw = _body(message)
-    if raw is None:
+    cached = _parsed(message)
+    if cached is None:
         raise Http404
-    parsed = parse_message(raw)
+    parsed = cached[1]
     cid_urls = {
         part.content_id: reverse("attachment", args=[message.pk, part.part_id])
         for part in parsed.attachments
@@ -163,10 +203,11 @@ def message_raw(request: HttpRequest, message_id: int) -> HttpResponse:
 
 def attachment(request: HttpRequest, message_id: int, part_id: str) -> HttpResponse:
     message = queries.get_message_for_user(_user(request), message_id)
-    raw = _body(message)
-    if raw is None:
+    cached = _parsed(message)
+    if cached is None:
         raise Http404
-    part = next((p for p in parse_message(raw).attachments if p.part_id == part_id), None)
+    raw, parsed = cached
+    part = next((p for p in parsed.attachments if p.part_id == part_id), None)
     payload = attachment_payload(raw, part_id) if part is not None else None
     if part is None or payload is None:
         raise Http404
@@ -206,10 +247,11 @@ def attachment_preview(request: HttpRequest, message_id: int, part_id: str) -> H
     (webmail.previews): no PDF viewer ever runs on our origin."""
     user = _user(request)
     message = queries.get_message_for_user(user, message_id)
-    raw = _body(message)
+    cached = _parsed(message)
+    raw = cached[0] if cached is not None else None
     part = None
-    if raw is not None:
-        part = next((p for p in parse_message(raw).attachments if p.part_id == part_id), None)
+    if cached is not None:
+        part = next((p for p in cached[1].attachments if p.part_id == part_id), None)
         if part is None or _preview_kind(part) is None:
             raise Http404
     else:
@@ -257,10 +299,11 @@ def attachment_page(request: HttpRequest, message_id: int, part_id: str, page: i
         raise Http404
 
     def load() -> bytes | None:
-        raw = _body(message)
-        if raw is None:
+        cached = _parsed(message)
+        if cached is None:
             return None
-        part = next((p for p in parse_message(raw).attachments if p.part_id == part_id), None)
+        raw, parsed = cached
+        part = next((p for p in parsed.attachments if p.part_id == part_id), None)
         if part is None or not previews.is_pdf(part):
             return None
         return attachment_payload(raw, part_id)
