@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.conf import settings
+from django.utils import translation
 
 from accounts.models import Organisation, User
 from tests.servers.live import browser, live_app, page  # noqa: F401
@@ -16,6 +18,15 @@ from tests.servers.mail import mailserver, plain_mailserver  # noqa: F401
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _language_of_each_test_is_its_own() -> object:
+    """A request in Persian activates it for the thread (LocaleMiddleware does not undo
+    that): start and end every test in the default language, so none depends on order."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture
