@@ -14,9 +14,10 @@ cookie) and times, over one keep-alive HTTP connection like a browser's:
   document, until the body document has arrived (the same steps as mailbox.js).
 
 Each is the median of `runs` after one warm-up; the list rows also give the web process's
-own CPU per request, which says how much of a slow TTFB was waiting on a busy machine. Beside each: raw imaplib on an already
-selected connection, the same data: FETCH of the page's 50 envelopes (3 x 50 for the unified
-inbox) and `UID FETCH n BODY.PEEK[]` of the same messages.
+own CPU per request, which says how much of a slow TTFB was waiting on a busy machine.
+Beside each: raw imaplib on an already selected connection, the same data: FETCH of the
+page's 50 envelopes (3 x 50 for the unified inbox) and `UID FETCH n BODY.PEEK[]` of the same
+messages.
 """
 
 from __future__ import annotations
