@@ -69,10 +69,12 @@ def sync_account_task(self: Task[Any, Any], account_id: int) -> None:
     retry_backoff_max=600,
     retry_jitter=True,
 )
-def sync_folders_task(self: Task[Any, Any], account_id: int, folder_ids: list[int]) -> None:
-    """Incremental sync of some folders (push saw a change there)."""
+def sync_folders_task(
+    self: Task[Any, Any], account_id: int, folder_ids: list[int], *, changed: bool = False
+) -> None:
+    """Incremental sync of some folders (push saw a change there, if ``changed``)."""
     try:
-        report = sync_account(account_id, folder_ids=folder_ids)
+        report = sync_account(account_id, folder_ids=folder_ids, known_change=changed)
     except MailAccount.DoesNotExist:
         return
     except SyncFailed as exc:

@@ -330,3 +330,11 @@ def test_a_changed_modseq_in_status_leads_to_select(folder):
     folder.refresh_from_db()
     assert session.selects == selects + 1
     assert folder.highestmodseq == 100
+
+
+def test_a_known_change_goes_straight_to_select(folder):
+    session = Session(20)
+    _sync(folder, session)
+    selects = session.selects
+    engine.sync_folder(folder, session, Lock(folder), known_change=True)  # type: ignore[arg-type]
+    assert session.selects == selects + 1  # no STATUS shortcut when push saw a change

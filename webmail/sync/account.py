@@ -66,6 +66,7 @@ def sync_account(
     folder_ids: list[int] | None = None,
     lock_wait: float = 0.0,
     progress: FolderProgress | None = None,
+    known_change: bool = False,
 ) -> SyncReport:
     """Raises SyncFailed (account marked in error, cached mail untouched) or LookupError.
     When the report counts new mail, the caller runs `enrich_account` (the second pass)."""
@@ -94,7 +95,13 @@ def sync_account(
                     continue
                 try:
                     with folder_lock(folder.pk, wait=lock_wait) as lock:
-                        result = sync_folder(folder, session, lock, progress=publisher.progress)
+                        result = sync_folder(
+                            folder,
+                            session,
+                            lock,
+                            progress=publisher.progress,
+                            known_change=known_change,
+                        )
                 except LockBusy:
                     report.skipped.append(folder.name)
                     continue

@@ -220,10 +220,17 @@ def _copy_envelopes(folder: Folder, envelopes: Sequence[Envelope]) -> None:
 
 
 def sync_folder(
-    folder: Folder, session: ImapSession, lock: FolderLock, *, progress: Progress | None = None
+    folder: Folder,
+    session: ImapSession,
+    lock: FolderLock,
+    *,
+    progress: Progress | None = None,
+    known_change: bool = False,
 ) -> FolderResult:
+    """``known_change``: the caller knows the folder changed (push), so STATUS would only
+    cost a round trip (on Dovecot's Maildir, as much as the SELECT after it)."""
     start = time.monotonic()
-    result = _sync_folder(folder, session, lock, progress)
+    result = _sync_folder(folder, session, lock, progress, known_change=known_change)
     logger.debug(
         "folder %s synced in %.3f s (SELECT %.3f s): %s new, %s changed, %s vanished",
         folder.pk,
@@ -237,9 +244,14 @@ def sync_folder(
 
 
 def _sync_folder(
-    folder: Folder, session: ImapSession, lock: FolderLock, progress: Progress | None
+    folder: Folder,
+    session: ImapSession,
+    lock: FolderLock,
+    progress: Progress | None,
+    *,
+    known_change: bool = False,
 ) -> FolderResult:
-    if _unchanged_upstream(folder, session):
+    if not known_change and _unchanged_upstream(folder, session):
         folder.last_synced = timezone.now()
         folder.save(update_fields=["last_synced"])
         return FolderResult(folder.pk)

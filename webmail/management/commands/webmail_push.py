@@ -68,13 +68,14 @@ class Watcher(threading.Thread):
         folder = account.folders.filter(special_use=Folder.SpecialUse.INBOX).first()
         return (folder.pk, folder.raw_name) if folder else (None, "INBOX")
 
-    def trigger(self, account: MailAccount, folder_id: int | None) -> None:
+    def trigger(self, account: MailAccount, folder_id: int | None, *, changed: bool) -> None:
+        """``changed``: IDLE reported a change, so the sync need not ask STATUS first."""
         if folder_id is None:
             from webmail.tasks import sync_account_task
 
             sync_account_task.delay(account.pk)
         else:
-            sync_folders_task.delay(account.pk, [folder_id])
+            sync_folders_task.delay(account.pk, [folder_id], changed=changed)
 
     def watch(self) -> None:
         account = MailAccount.objects.select_related("owner__organisation").get(pk=self.account_id)
@@ -88,7 +89,7 @@ class Watcher(threading.Thread):
             session.select(raw_name)
             close_old_connections()
             # Catch up on anything that happened while we were not listening.
-            self.trigger(account, folder_id)
+            self.trigger(account, folder_id, changed=False)
             logger.info("account %s: idling on %s", account.pk, raw_name)
             while not self.stop.is_set():
                 session.idle_start()
@@ -105,7 +106,7 @@ class Watcher(threading.Thread):
                 if changed:
                     if folder_id is None:
                         folder_id, _ = self.inbox(account)
-                    self.trigger(account, folder_id)
+                    self.trigger(account, folder_id, changed=True)
                     close_old_connections()
                 else:
                     session.noop()
