@@ -9,12 +9,13 @@ so a crash replays the interrupted work instead of skipping it.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -35,6 +36,7 @@ ENVELOPE_BATCH = 5000  # then envelopes per FETCH and per transaction (~3.5 MB o
 BATCH = 1000  # rows per UPDATE or DELETE statement
 FLAG_WINDOW = 5000
 ANALYZE_AFTER = 10_000  # new rows after which a sync refreshes the planner's statistics
+_PLANNER_COLUMNS = ("folder", "uid", "seen", "flagged", "internaldate", "thread")
 MAX_SIZE = 2**31 - 1  # Message.size is a PositiveIntegerField
 MAX_MODSEQ = 2**63 - 1  # RFC 7162 mod-sequence-value; Message.modseq is a BigIntegerField
 Progress = Callable[[Folder, int, int], None]
@@ -436,7 +438,11 @@ def _fetch_new(
         if progress is not None:
             progress(folder, done, total)
 
-    with closing(session.fetch_envelope_batches(batches)) as fetched, _Writer(folder) as writer:
+    with (
+        _no_cycle_collection(),
+        closing(session.fetch_envelope_batches(batches)) as fetched,
+        _Writer(folder) as writer,
+    ):
         for batch, envelopes in zip(batches, fetched, strict=True):
             if (stored := writer.wait()) is not None:
                 committed(*stored)
@@ -447,9 +453,12 @@ def _fetch_new(
             # their ids go into the event that tells open tabs about them.
             with transaction.atomic():
                 insert_envelopes(folder, envelopes)
-            if len(batch) <= FIRST_BATCH:
+            if len(batch) <= FIRST_BATCH and batch:
+                # A range, not 200 parameters: this batch is the newest of what was missing.
+                wanted = set(batch)
+                rows = folder.messages.filter(uid__range=(min(batch), max(batch)))
                 result.new_ids.extend(
-                    folder.messages.filter(uid__in=batch).values_list("pk", flat=True)
+                    pk for pk, uid in rows.values_list("pk", "uid") if uid in wanted
                 )
             committed(batch, len(envelopes))
         if (stored := writer.wait()) is not None:
@@ -458,8 +467,29 @@ def _fetch_new(
         # Fresh planner statistics after a bulk load: until autovacuum gets round to it (it
         # may be off), Postgres plans this folder's queries for the table it last sampled,
         # e.g. a 1,000-row flag update as a scan of the whole folder.
+        # Only the columns this folder's queries filter and sort on: the wide text and JSON
+        # columns would triple its cost (~0.37 s against ~0.1 s for 100k rows).
+        meta = Message._meta
+        columns = ", ".join(
+            connection.ops.quote_name(cast("Field[Any, Any]", meta.get_field(name)).column)
+            for name in _PLANNER_COLUMNS
+        )
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(Message._meta.db_table)}")
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(meta.db_table)} ({columns})")
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector off while envelopes pour in: 100,000 of them are millions of
+    young objects, and each collection walks them all again (~10 % of a first sync's CPU).
+    They hold no reference cycles, so reference counting frees them as before."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Writer:
