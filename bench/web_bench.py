@@ -248,60 +248,12 @@ def _run(argv: list[str], env: dict[str, str]) -> str:
 
 
 def _start_app(env: dict[str, str], folder: Path) -> Any:
-    from tests.servers.live import LiveApp
+    from tests.servers.live import LiveApp, start_web_and_worker
     from tests.servers.services import free_port
 
     port = free_port()
     app = LiveApp(f"http://127.0.0.1:{port}", folder, env)
-    web = app.start(
-        "web",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "webmail.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "2",
-        ],
-    )
-    app.start(
-        "worker",
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "webmail",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            "1",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-        ],
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if web.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"web did not start:\n{app.log('web')[-4000:]}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                conn.getresponse().read()
-                conn.close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        app.wait_for_log("worker", "ready.")
-    except BaseException:
-        app.stop()
-        raise
+    start_web_and_worker(app, port)
     return app
 
 

@@ -4,7 +4,6 @@ round-tripped through JSON as the broker would."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,28 +15,11 @@ from accounts.models import MailAccount, User
 from tests.integration.sync_helpers import make_account, make_message
 from tests.servers.mail import MailServer
 from webmail import actions
-from webmail.celery import app as celery_app
 from webmail.models import Folder, MessageBody
 from webmail.sync import bodies
 from webmail.sync.account import enrich_account, sync_account
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mailserver]
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    original = celery_app.Task.apply_async
-
-    def apply_async(self: Any, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        args = json.loads(json.dumps(args or []))
-        kwargs = json.loads(json.dumps(kwargs or {}))
-        return self.apply(args, kwargs, throw=True)
-
-    celery_app.Task.apply_async = apply_async  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        celery_app.Task.apply_async = original  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ PDF pages come back as PNG images we rendered; nothing else is ever shown inline
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage
-from typing import Any
 
 import pytest
 from django.test import Client, override_settings
@@ -18,7 +16,6 @@ from tests.integration.sync_helpers import make_account
 from tests.mime.pdfs import decode_png, encrypted_pdf, pixel, rectangles_pdf
 from tests.servers.mail import MailServer
 from webmail import previews
-from webmail.celery import app as celery_app
 from webmail.mime.pdf_preview import encode_png
 from webmail.models import Message, MessageBody
 from webmail.sync.account import sync_account
@@ -29,22 +26,6 @@ THREE_PAGES = rectangles_pdf(
     [(612.0, 792.0, (0, 0, 1)), (612.0, 792.0, (1, 0, 0)), (792.0, 612.0, (0, 1, 0))]
 )
 PNG = encode_png(bytes([255, 0, 0]) * 4, 2, 2, stride=6)
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    """Tasks run at once in the test (arguments round-tripped through JSON as the broker
-    would), so the body download the page asks for really happens, from Dovecot."""
-    original = celery_app.Task.apply_async
-
-    def apply_async(self: Any, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        return self.apply(json.loads(json.dumps(args or [])), kwargs or {}, throw=True)
-
-    celery_app.Task.apply_async = apply_async  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        celery_app.Task.apply_async = original  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from django.test import Client, override_settings
 from accounts.credentials import encrypt_secret
 from accounts.models import MailAccount, User
 from tests.integration.sync_helpers import make_account, make_message
-from tests.integration.test_actions import eager  # noqa: F401 - the fixture
 from tests.servers.mail import MailServer
 from webmail import queries
 from webmail.models import Folder, Message

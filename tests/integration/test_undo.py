@@ -5,7 +5,6 @@ undoes, once. Tasks run eagerly (arguments round-tripped through JSON, as by the
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,6 @@ from tests.integration.sync_helpers import make_account, make_message
 from tests.integration.test_actions import folder, ids
 from tests.servers.mail import MailServer
 from webmail import actions
-from webmail.celery import app as celery_app
 from webmail.models import Event, UndoableAction, UndoStep
 from webmail.sync import writeback
 from webmail.sync.account import sync_account
@@ -37,22 +35,11 @@ def english() -> Iterator[None]:
 
 
 @pytest.fixture
-def account(alice: User, mailserver: MailServer) -> Iterator[MailAccount]:
-    """alice's account; tasks run at once (as in test_actions.py)."""
-    original = celery_app.Task.apply_async
-
-    def apply_async(self: Any, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        args = json.loads(json.dumps(args or []))
-        kwargs = json.loads(json.dumps(kwargs or {}))
-        return self.apply(args, kwargs, throw=True)
-
-    celery_app.Task.apply_async = apply_async  # type: ignore[method-assign,assignment]
+def account(alice: User, mailserver: MailServer, eager: None) -> Iterator[MailAccount]:
+    """alice's account; tasks run at once."""
     mailserver.clear("alice")
-    try:
-        with override_settings(ALLOWED_MAIL_HOSTS=["127.0.0.1"], CA_FILE=str(mailserver.ca_file)):
-            yield make_account(alice, mailserver)
-    finally:
-        celery_app.Task.apply_async = original  # type: ignore[method-assign]
+    with override_settings(ALLOWED_MAIL_HOSTS=["127.0.0.1"], CA_FILE=str(mailserver.ca_file)):
+        yield make_account(alice, mailserver)
 
 
 def server_subjects(mailserver: MailServer, user: str, box: str) -> list[str]:

@@ -110,13 +110,9 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], app: LiveApp, timeout: f
     raise RuntimeError(f"web did not answer {url}:\n{app.log('web')[-4000:]}")
 
 
-@pytest.fixture(scope="session")
-def live_app(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveApp]:
-    port = free_port()
-    bindir = Path(sys.executable).parent
-    app = LiveApp(f"http://127.0.0.1:{port}", tmp_path_factory.mktemp("live"), app_environment())
+def start_web_and_worker(app: LiveApp, port: int) -> None:
+    """uvicorn on ``port`` and one Celery worker, as `make run` starts them; returns once both
+    answer (stops them if either does not)."""
     web = app.start(
         "web",
         [
@@ -136,7 +132,7 @@ def live_app(
     app.start(
         "worker",
         [
-            str(bindir / "celery"),
+            str(Path(sys.executable).parent / "celery"),
             "-A",
             "webmail",
             "worker",
@@ -149,10 +145,23 @@ def live_app(
             "--without-heartbeat",
         ],
     )
-    app.start("push", [sys.executable, "manage.py", "webmail_push"])
     try:
         _wait_http(f"{app.url}/healthz", web, app)
         app.wait_for_log("worker", "ready.")
+    except BaseException:
+        app.stop()
+        raise
+
+
+@pytest.fixture(scope="session")
+def live_app(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveApp]:
+    port = free_port()
+    app = LiveApp(f"http://127.0.0.1:{port}", tmp_path_factory.mktemp("live"), app_environment())
+    start_web_and_worker(app, port)
+    app.start("push", [sys.executable, "manage.py", "webmail_push"])
+    try:
         app.wait_for_log("push", "push: watching")
         yield app
     finally:
