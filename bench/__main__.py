@@ -60,6 +60,7 @@ def sync_lines(
     raw_fetch: float,
     raw_select: float,
     raw_login_select: float,
+    raw_status: float,
     smaller: sync_bench.SyncNumbers | None,
 ) -> list[Line]:
     first, resync, flags = numbers.first, numbers.resync, numbers.flags
@@ -79,6 +80,7 @@ def sync_lines(
             not_slower,
             f"no slower than {smaller.size // 1000}k ({_ms(smaller.resync.folder_ms)})",
         )
+    resync_target += f" [the server's STATUS alone: {_ms(raw_status)}]"
     return [
         Line(
             "our first sync (vs envelopes of all)",
@@ -209,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     by_name["envelopes of all"],
                     by_name["SELECT INBOX"],
                     by_name[imap_baseline.LOGIN_SELECT],
+                    by_name[imap_baseline.STATUS],
                     previous,
                 )
                 lines += [

@@ -29,6 +29,8 @@ from tests.servers.mail import MailServer, missing_requirements
 USER = "alice"
 FETCH_ALL = "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE)"
 LOGIN_SELECT = "login + EXAMINE INBOX (a new connection)"
+STATUS_ITEMS = "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+STATUS = "STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
 
 
 @dataclass
@@ -85,12 +87,17 @@ def measure_raw(server: MailServer, runs: int, user: str = USER) -> list[Row]:
     for _ in range(runs):
         start = time.perf_counter()
         conn = _login(server, user)
-        samples.setdefault("login (connect, STARTTLS, LOGIN)", []).append(
-            time.perf_counter() - start
-        )
+        login = time.perf_counter() - start
+        samples.setdefault("login (connect, STARTTLS, LOGIN)", []).append(login)
+        start = time.perf_counter()
         if conn.select("INBOX", readonly=True)[0] != "OK":
             raise RuntimeError("EXAMINE INBOX failed")
-        samples.setdefault(LOGIN_SELECT, []).append(time.perf_counter() - start)
+        samples.setdefault(LOGIN_SELECT, []).append(login + time.perf_counter() - start)
+        conn.logout()
+        # What our no-change resync asks (webmail.sync.folder._unchanged_upstream), on a
+        # connection of its own as there.
+        conn = _login(server, user)
+        sample(STATUS, partial(_ok, conn.status, "INBOX", STATUS_ITEMS))
         conn.logout()
 
     conn = _login(server, user)
