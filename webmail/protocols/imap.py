@@ -18,7 +18,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -356,20 +356,48 @@ def _day_start(key: bytes) -> datetime | None:
     return start
 
 
+# "hh:mm:ss" -> its offset into the day; at most 86,400 of them recur across a mailbox.
+_CLOCKS: dict[bytes, timedelta] = {}
+_NOT_CLOCK = timedelta(days=-1)  # not that form: the caller's general path reads it
+_NO_SUCH_TIME = timedelta(days=-2)  # 24:00:00, 12:60:00 and the like
+
+
+def _clock_delta(clock: bytes) -> timedelta:
+    hour, minute, second = clock[0:2], clock[3:5], clock[6:8]
+    if (
+        len(clock) != 8
+        or clock[2:3] != b":"
+        or clock[5:6] != b":"
+        or not (hour.isdigit() and minute.isdigit() and second.isdigit())
+    ):
+        delta = _NOT_CLOCK
+    elif int(hour) > 23 or int(minute) > 59 or int(second) > 59:
+        delta = _NO_SUCH_TIME
+    else:
+        delta = timedelta(seconds=int(hour) * 3600 + int(minute) * 60 + int(second))
+    if len(_CLOCKS) >= 100_000:
+        _CLOCKS.clear()
+    _CLOCKS[clock] = delta
+    return delta
+
+
 def _clock_time(day: bytes, clock: bytes) -> datetime | None:
     """The instant of ``clock`` ("hh:mm:ss") on ``day`` (a `_day_start` key); `_EPOCH` as
     "not this form" (the caller takes its general path), None for an impossible time."""
-    start = _day_start(day)
-    if start is None or clock[2:3] != b":" or clock[5:6] != b":":
+    start = _DAY_STARTS.get(day, _EPOCH)
+    if start is _EPOCH:
+        start = _day_start(day)
+    if start is None:
         return _EPOCH
-    hour, minute, second = clock[0:2], clock[3:5], clock[6:8]
-    if not (hour.isdigit() and minute.isdigit() and second.isdigit()):
+    delta = _CLOCKS.get(clock)
+    if delta is None:
+        delta = _clock_delta(clock)
+    if delta is _NOT_CLOCK:
         return _EPOCH
-    h, m, sec = int(hour), int(minute), int(second)
-    if h > 23 or m > 59 or sec > 59:
+    if delta is _NO_SUCH_TIME:
         return None
     try:
-        return start + timedelta(seconds=h * 3600 + m * 60 + sec)
+        return start + delta
     except OverflowError:
         return _EPOCH
 
@@ -1073,6 +1101,10 @@ class _PinnedIMAP4(imaplib.IMAP4):
     check, and so do we for implicit TLS.
     """
 
+    # While set, each untagged FETCH response goes here as it arrives (see
+    # `ImapSession._pipelined_envelopes`) instead of into untagged_responses.
+    fetch_sink: Callable[[list[_Entry]], None] | None = None
+
     def __init__(
         self, host: str, port: int, sock: socket.socket, tls: ssl.SSLContext | None
     ) -> None:
@@ -1117,13 +1149,19 @@ class _PinnedIMAP4(imaplib.IMAP4):
         if line[-1:] != b"}":  # imaplib's literal marker ends the line with "{n}"
             match = _UNTAGGED_FETCH.fullmatch(line)
             if match is not None:
-                self.untagged_responses.setdefault("FETCH", []).append(
-                    match.group(1) + b" " + match.group(2)
-                )
+                data = match.group(1) + b" " + match.group(2)
+                if self.fetch_sink is not None:
+                    self.fetch_sink([data])
+                else:
+                    self.untagged_responses.setdefault("FETCH", []).append(data)
                 return line
         self._pushed_back = line
         # typeshed leaves imaplib's internals out (IMAP4.__getattr__ is Any)
         response: bytes | None = cast("Any", super())._get_response()
+        if self.fetch_sink is not None and "FETCH" in self.untagged_responses:
+            # A response with literals, complete now: on to the sink, in arrival order.
+            for group in _group(self.untagged_responses.pop("FETCH")):
+                self.fetch_sink(group)
         return response
 
     def _peer_closed(self) -> bool:
@@ -1772,17 +1810,27 @@ class ImapSession:
             for uid_set in _uid_sets(wanted[index]):
                 in_flight.append((index, self._imap._command("UID", "FETCH", uid_set, items)))
 
+        def route(group: list[_Entry]) -> None:
+            envelope = _any_envelope(group)
+            # Route by UID: Dovecot runs pipelined FETCHes side by side, so responses of
+            # the next batch can come before this one completes. A UID in two batches in
+            # flight goes to both; one in none is unsolicited (RFC 7162 3.2.4): dropped.
+            if envelope is not None:
+                for collector in collectors.values():
+                    collector.add(envelope, group)
+
         def complete(tag: str) -> None:
-            typ, data = self._imap._command_complete("UID", tag)
+            # Each response is parsed as it arrives, so the server goes on writing the next
+            # ones meanwhile: read first and parse after, and it stalls as soon as the
+            # socket buffers are full (a batch is ~3 MB), which was a third of a first sync.
+            self._imap.fetch_sink = route
+            try:
+                typ, data = self._imap._command_complete("UID", tag)
+            finally:
+                self._imap.fetch_sink = None
             self._harvest()
             for group in _group(self._imap.untagged_responses.pop("FETCH", [])):
-                envelope = _any_envelope(group)
-                # Route by UID: Dovecot runs pipelined FETCHes side by side, so responses of
-                # the next batch can come before this one completes. A UID in two batches in
-                # flight goes to both; one in none is unsolicited (RFC 7162 3.2.4): dropped.
-                for collector in collectors.values():
-                    if envelope is not None:
-                        collector.add(envelope, group)
+                route(group)
             if typ != "OK":
                 raise PermanentError(
                     f"{self._endpoint.host} refused to fetch messages: {_line(data)}"
