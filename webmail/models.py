@@ -146,6 +146,11 @@ class Message(models.Model):
             models.Index(fields=["in_reply_to"], condition=THREADED, name="message_in_reply_to"),
         ]
 
+    # Set on the rows of a conversation list (webmail.queries); 0 on any other row, so the
+    # template's lookup never fails.
+    thread_count = 0
+    thread_unread = 0
+
     def __str__(self) -> str:
         return f"{self.folder_id}:{self.uid} {self.subject[:40]}"
 

@@ -32,8 +32,14 @@ NOT_UNREAD_VIEWS = ("trash", "junk", "sent", "drafts")
 
 
 def get_preferences(user: User) -> Preferences:
-    prefs, _ = Preferences.objects.get_or_create(user=user)
-    return prefs
+    """The user's preferences; cached on the user object (`user.preferences`), so the several
+    callers of one request share one query."""
+    try:
+        return user.preferences
+    except Preferences.DoesNotExist:
+        prefs, _ = Preferences.objects.get_or_create(user=user)
+        user.preferences = prefs
+        return prefs
 
 
 def get_account_for_user(user: User, account_id: int) -> MailAccount:
@@ -308,8 +314,8 @@ def _conversation_page(messages: QuerySet[Message], page: int, sort: str) -> Lis
     for entry in window:
         message = newest.get(entry["thread"])
         if message is not None:
-            message.thread_count = entry["n"]  # type: ignore[attr-defined]
-            message.thread_unread = entry["unread"]  # type: ignore[attr-defined]
+            message.thread_count = entry["n"]
+            message.thread_unread = entry["unread"]
             rows.append(message)
     return ListPage(rows, page, pages, total, sort)
 

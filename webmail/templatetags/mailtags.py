@@ -53,6 +53,12 @@ def filesize(size: int | None) -> str:
 
 
 @register.filter
+def isoformat(value: datetime | None) -> str:
+    """ISO 8601, as `|date:'c'` gives it, at a fraction of its cost (50 per list page)."""
+    return value.isoformat() if value is not None else ""
+
+
+@register.filter
 def digits(value: object) -> str:
     return localise_digits(str(value))
 

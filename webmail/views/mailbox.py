@@ -166,6 +166,12 @@ def _conversations(request: HttpRequest, default: bool) -> bool:  # noqa: FBT001
 def _render_list(
     request: HttpRequest, user: User, page: queries.ListPage, view: dict[str, Any]
 ) -> HttpResponse:
+    search = view.get("search") or {}
+    unified = view["kind"] == "unified"
+    # Decided once here, not per row in the template: a lookup that fails there (a folder
+    # view has no search) costs Django an exception and a dir() for each of the 50 rows.
+    view["show_account"] = unified or bool(search.get("all"))
+    view["show_folder"] = bool(search) and unified or bool(search.get("all"))
     context = _context(request, user, page, view, {})
     if request.GET.get("partial") == "list":
         return render(request, "webmail/partials/message_list.html", context)
