@@ -298,8 +298,16 @@ def _sync_folder(
                 _finish(folder, state.highestmodseq, state.uidnext, result)
             return result
         _sync_changes(folder, session, state.exists, folder.highestmodseq, state.uidnext, result)
-    else:
-        _sync_full(folder, session, lock, result, progress)
+        # Flag changes only: the rows are the same, so is their number.
+        _finish(
+            folder,
+            state.highestmodseq,
+            state.uidnext,
+            result,
+            same_rows=not (result.new or result.vanished),
+        )
+        return result
+    _sync_full(folder, session, lock, result, progress)
     _finish(folder, state.highestmodseq, state.uidnext, result)
     return result
 
@@ -591,20 +599,33 @@ def _sync_changes(
         _apply_vanished(folder, gone, result)
 
 
-def _finish(folder: Folder, modseq: int | None, uidnext: int | None, result: FolderResult) -> None:
+def _finish(
+    folder: Folder,
+    modseq: int | None,
+    uidnext: int | None,
+    result: FolderResult,
+    *,
+    same_rows: bool = False,
+) -> None:
+    """Store the folder's new state and counts (``same_rows``: no row was added or removed,
+    so only the unread and flagged counts are taken again, from their partial indexes)."""
     folder.highestmodseq = modseq
     folder.uidnext = uidnext
     folder.complete = True
-    counts = folder.messages.aggregate(
-        total=Count("pk"),
-        unseen=Count("pk", filter=Q(seen=False)),
-        flagged=Count("pk", filter=Q(flagged=True)),
-    )
-    folder.total, folder.unseen, folder.flagged = (
-        counts["total"],
-        counts["unseen"],
-        counts["flagged"],
-    )
+    if same_rows:
+        folder.unseen = folder.messages.filter(seen=False).count()
+        folder.flagged = folder.messages.filter(flagged=True).count()
+    else:
+        counts = folder.messages.aggregate(
+            total=Count("pk"),
+            unseen=Count("pk", filter=Q(seen=False)),
+            flagged=Count("pk", filter=Q(flagged=True)),
+        )
+        folder.total, folder.unseen, folder.flagged = (
+            counts["total"],
+            counts["unseen"],
+            counts["flagged"],
+        )
     folder.last_synced = timezone.now()
     folder.save(
         update_fields=[
