@@ -72,9 +72,9 @@ def sync_lines(
         resync_ratio <= sync_bench.RESYNC_MAX_RATIO, f"<= {sync_bench.RESYNC_MAX_RATIO:g}x"
     )
     if smaller is not None:
-        # 10 % or 1 ms, whichever is more: run-to-run noise
+        # 10 % or 0.5 ms, whichever is more: run-to-run noise
         not_slower = resync.folder_ms <= max(
-            smaller.resync.folder_ms * 1.1, smaller.resync.folder_ms + 1
+            smaller.resync.folder_ms * 1.1, smaller.resync.folder_ms + 0.5
         )
         resync_target += "; " + _check(
             not_slower,

@@ -234,7 +234,7 @@ def sync_folder(
     start = time.monotonic()
     result = _sync_folder(folder, session, lock, progress, known_change=known_change)
     logger.debug(
-        "folder %s synced in %.3f s (SELECT %.3f s): %s new, %s changed, %s vanished",
+        "folder %s synced in %.4f s (SELECT %.4f s): %s new, %s changed, %s vanished",
         folder.pk,
         elapsed(start),
         result.select_seconds,
