@@ -142,22 +142,24 @@ def _move(
     moved = sum(len(grouped[pk]) for pk in sources)
     undo = _start_undo(user, moved) if undoable and moved else None
     for folder_id in sources:
-        uids = grouped[folder_id]
-        step = (
-            UndoStep.objects.create(action=undo, folder_id=folder_id, dest=dest, uids=uids)
-            if undo is not None
-            else None
-        )
-        transaction.on_commit(
-            partial(
-                tasks.move_task.delay,
-                folder_id,
-                uids,
-                dest.pk,
-                undo_step=step.pk if step else None,
-            )
-        )
+        _enqueue_move(folder_id, grouped[folder_id], dest, undo)
     return moved, undo, dest
+
+
+def _enqueue_move(
+    folder_id: int, uids: list[int], dest: Folder, undo: UndoableAction | None
+) -> None:
+    """The move task, after commit; with ``undo``, a step it records the new UIDs in."""
+    step = (
+        UndoStep.objects.create(action=undo, folder_id=folder_id, dest=dest, uids=uids)
+        if undo is not None
+        else None
+    )
+    transaction.on_commit(
+        partial(
+            tasks.move_task.delay, folder_id, uids, dest.pk, undo_step=step.pk if step else None
+        )
+    )
 
 
 def do_move_messages(user: User, message_ids: Iterable[int], dest_folder_id: int) -> int:
@@ -188,20 +190,7 @@ def _delete(
         if trash is None:
             transaction.on_commit(partial(tasks.expunge_task.delay, folder.pk, uids))
             continue
-        step = (
-            UndoStep.objects.create(action=undo, folder=folder, dest=trash, uids=uids)
-            if undo is not None
-            else None
-        )
-        transaction.on_commit(
-            partial(
-                tasks.move_task.delay,
-                folder.pk,
-                uids,
-                trash.pk,
-                undo_step=step.pk if step else None,
-            )
-        )
+        _enqueue_move(folder.pk, uids, trash, undo)
     return count, undo, None if expunged or not plan else plan[0][2]
 
 
