@@ -3,7 +3,7 @@
 # As root: apt-get update, then a noninteractive install. Otherwise: say what to install.
 set -euo pipefail
 
-packages=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix redis-server postgresql chromium docker-compose)
+packages=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix redis-server postgresql chromium docker-compose gettext)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
