@@ -28,6 +28,18 @@ class Retryable(Exception):
     """Raised inside tasks for failures worth another try (transient upstream, busy lock)."""
 
 
+# Tasks that talk to an upstream server: Retryable (transient trouble, a busy lock) tries
+# again with growing, jittered delays, for about half an hour in all.
+UPSTREAM_RETRIES: dict[str, Any] = {
+    "ignore_result": True,
+    "autoretry_for": (Retryable,),
+    "max_retries": 8,
+    "retry_backoff": 15,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+}
+
+
 def _reraise(exc: SyncFailed) -> None:
     # Transient upstream trouble retries with backoff; anything else (bad password, TLS,
     # refused host) waits for the user, and beat's periodic sync, instead.
@@ -35,15 +47,7 @@ def _reraise(exc: SyncFailed) -> None:
         raise Retryable(exc.message) from exc
 
 
-@shared_task(
-    bind=True,
-    ignore_result=True,
-    autoretry_for=(Retryable,),
-    max_retries=8,
-    retry_backoff=15,
-    retry_backoff_max=600,
-    retry_jitter=True,
-)
+@shared_task(bind=True, **UPSTREAM_RETRIES)
 def sync_account_task(self: Task[Any, Any], account_id: int) -> None:
     """Full pass over an account: folder list, then every folder."""
     try:
@@ -60,15 +64,7 @@ def sync_account_task(self: Task[Any, Any], account_id: int) -> None:
         raise self.retry(countdown=5, max_retries=20)
 
 
-@shared_task(
-    bind=True,
-    ignore_result=True,
-    autoretry_for=(Retryable,),
-    max_retries=8,
-    retry_backoff=15,
-    retry_backoff_max=600,
-    retry_jitter=True,
-)
+@shared_task(bind=True, **UPSTREAM_RETRIES)
 def sync_folders_task(
     self: Task[Any, Any], account_id: int, folder_ids: list[int], *, changed: bool = False
 ) -> None:
@@ -92,14 +88,7 @@ def _then_enrich(report: SyncReport) -> None:
         enrich_account_task.delay(report.account_id)
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(Retryable,),
-    max_retries=8,
-    retry_backoff=15,
-    retry_backoff_max=600,
-    retry_jitter=True,
-)
+@shared_task(**UPSTREAM_RETRIES)
 def enrich_account_task(account_id: int) -> None:
     """Second pass after new mail: previews, References/List-Id, threads, newest bodies."""
     try:
@@ -128,14 +117,7 @@ def _writeback(call: Any, *args: Any, **kwargs: Any) -> None:
         _reraise(exc)
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(Retryable,),
-    max_retries=8,
-    retry_backoff=15,
-    retry_backoff_max=600,
-    retry_jitter=True,
-)
+@shared_task(**UPSTREAM_RETRIES)
 def store_flags_task(
     folder_id: int,
     uids: list[int],
@@ -147,28 +129,14 @@ def store_flags_task(
     _writeback(writeback.store_flags, folder_id, uids, flags, add=add, undo_steps=undo_steps or [])
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(Retryable,),
-    max_retries=8,
-    retry_backoff=15,
-    retry_backoff_max=600,
-    retry_jitter=True,
-)
+@shared_task(**UPSTREAM_RETRIES)
 def move_task(
     folder_id: int, uids: list[int], dest_folder_id: int, *, undo_step: int | None = None
 ) -> None:
     _writeback(writeback.move, folder_id, uids, dest_folder_id, undo_step=undo_step)
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(Retryable,),
-    max_retries=8,
-    retry_backoff=15,
-    retry_backoff_max=600,
-    retry_jitter=True,
-)
+@shared_task(**UPSTREAM_RETRIES)
 def expunge_task(folder_id: int, uids: list[int]) -> None:
     _writeback(writeback.expunge, folder_id, uids)
 
