@@ -26,12 +26,12 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Web (uvicorn), Celery worker and beat under one supervisor (honcho): logs interleaved with
+# Web (uvicorn), Celery worker, beat and push (IMAP IDLE) under one supervisor (honcho): logs interleaved with
 # process names; Ctrl-C stops them all.
 run: install
 	@$(BIN)/python manage.py migrate --no-input -v 0
 	@$(BIN)/python manage.py webmail_bootstrap
-	@echo "webmail: starting web, worker and beat on http://$(HOST):$(PORT)/ (Ctrl-C stops all)"
+	@echo "webmail: starting web, worker, beat and push on http://$(HOST):$(PORT)/ (Ctrl-C stops all)"
 	@WEBMAIL_HOST=$(HOST) WEBMAIL_PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" \
 	  exec $(BIN)/honcho -f Procfile start
 
