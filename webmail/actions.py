@@ -12,6 +12,7 @@ user's newest action can be undone, once, within UNDO_WINDOW. Expunges cannot be
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,9 +26,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import MailAccount, User
-from webmail import tasks
+from webmail import events, tasks
 from webmail.models import Folder, Message, UndoableAction, UndoStep
-from webmail.queries import get_folder_for_user
+from webmail.queries import get_folder_for_user, search_folder_ids
+from webmail.search import parse_query
 
 UNDO_WINDOW = timedelta(minutes=10)
 
@@ -335,3 +337,25 @@ def do_undo(user: User, token: int) -> Outcome:
         raise ActionRefused(_("This can no longer be undone."))
     transaction.on_commit(partial(tasks.undo_task.delay, action.pk))
     return Outcome(action.count, _("Undoing; the server is being told."))
+
+
+def do_server_search(user: User, text: str, within: Folder | str | None) -> str | None:
+    """Start a search of the message text on the upstream servers (the cache holds no bodies)
+    in ``within`` (a folder, a unified view's key, or None for all folders); returns the token
+    its `search` event will carry, or None when the query has no words to search for."""
+    words = list(parse_query(text).words)
+    if not words:
+        return None
+    token = uuid.uuid4().hex
+    folder_ids = search_folder_ids(user, within)
+    events.do_publish_event(user.pk, "search", {"token": token, "state": "running"})
+    transaction.on_commit(
+        partial(tasks.server_search_task.delay, user.pk, token, folder_ids, words)
+    )
+    return token
+
+
+def do_fetch_body(message: Message) -> None:
+    """Download a message's body in the worker; the page waits for its `body` event.
+    (Nothing to commit first: the task reads only the message row, which exists.)"""
+    tasks.fetch_body_task.delay(message.pk)

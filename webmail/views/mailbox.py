@@ -5,11 +5,9 @@ script swaps it in when the event stream says something changed)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import MailAccount, User
-from webmail import events, queries, tasks
+from webmail import actions, queries
 from webmail.models import Folder
 from webmail.search import parse_query
 
@@ -146,14 +144,8 @@ def server_search(request: HttpRequest) -> HttpResponse:
         raise Http404
     everywhere = request.POST.get("scope") == "all"
     params = {"q": text, **({"scope": "all"} if everywhere else {})}
-    words = list(parse_query(text).words)
-    if words:
-        token = uuid.uuid4().hex
-        folder_ids = queries.search_folder_ids(user, None if everywhere else within)
-        events.do_publish_event(user.pk, "search", {"token": token, "state": "running"})
-        transaction.on_commit(
-            lambda: tasks.server_search_task.delay(user.pk, token, folder_ids, words)
-        )
+    token = actions.do_server_search(user, text, None if everywhere else within)
+    if token:
         params["server"] = token
     return redirect(url + "?" + urlencode(params))
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Preferences, TrustedSender, User
-from webmail import actions, previews, queries, tasks
+from webmail import actions, previews, queries
 from webmail.mime import (
     Attachment,
     ParsedMessage,
@@ -87,7 +87,7 @@ def message_view(request: HttpRequest, message_id: int) -> HttpResponse:
     prefs = queries.get_preferences(user)
     cached = _parsed(message)
     if cached is None:
-        tasks.fetch_body_task.delay(message.pk)
+        actions.do_fetch_body(message)
     parsed = cached[1] if cached is not None else None
     if parsed is not None and not message.seen and prefs.mark_read_after == 0:
         actions.do_set_flags(user, [message.pk], ["\\Seen"], add=True)
@@ -255,7 +255,7 @@ def attachment_preview(request: HttpRequest, message_id: int, part_id: str) -> H
         if part is None or _preview_kind(part) is None:
             raise Http404
     else:
-        tasks.fetch_body_task.delay(message.pk)
+        actions.do_fetch_body(message)
     preview: dict[str, object] = {
         "message": message,
         "part": part,
