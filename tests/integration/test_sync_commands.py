@@ -107,21 +107,25 @@ def test_verify_passes_then_lists_each_corruption(alice: User, upstream: MailSer
 def test_mailaccount_add_list_remove(alice: User, upstream: MailServer) -> None:
     incoming = f"imap://alice@127.0.0.1:{upstream.imap_port}"
     outgoing = f"smtp://alice@127.0.0.1:{upstream.submission_port}"
-    added = manage(
-        upstream,
-        "mailaccount",
-        "add",
-        "--user",
-        "alice",
-        "--email",
-        "alice@example.test",
-        "--incoming",
-        incoming,
-        "--outgoing",
-        outgoing,
-        "--password-stdin",
-        stdin=upstream.users["alice"] + "\n",
-    )
+
+    def add(password: str) -> subprocess.CompletedProcess[str]:
+        return manage(
+            upstream,
+            "mailaccount",
+            "add",
+            "--user",
+            "alice",
+            "--email",
+            "alice@example.test",
+            "--incoming",
+            incoming,
+            "--outgoing",
+            outgoing,
+            "--password-stdin",
+            stdin=password + "\n",
+        )
+
+    added = add(upstream.users["alice"])
     assert added.returncode == 0, added.stderr
     account_id = int(added.stdout.strip().removeprefix("account "))
     account = MailAccount.objects.get(pk=account_id)
@@ -131,21 +135,7 @@ def test_mailaccount_add_list_remove(alice: User, upstream: MailServer) -> None:
     # The status depends on whether a worker already ran the first sync it enqueued.
     line = rf"{account_id} alice@example\.test imap://alice@127\.0\.0\.1:{upstream.imap_port} "
     assert re.fullmatch(line + r"(new|syncing|ok|error)", listed.stdout.strip()), listed.stdout
-    bad = manage(
-        upstream,
-        "mailaccount",
-        "add",
-        "--user",
-        "alice",
-        "--email",
-        "alice@example.test",
-        "--incoming",
-        incoming,
-        "--outgoing",
-        outgoing,
-        "--password-stdin",
-        stdin="wrong\n",
-    )
+    bad = add("wrong")
     assert bad.returncode == 1
     assert "refused the login or password" in bad.stderr
     closed = manage(
