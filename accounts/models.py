@@ -20,6 +20,16 @@ class Organisation(models.Model):
     # One host name, domain suffix (".example.org") or CIDR per line. Empty: whatever the
     # operator's environment allows. Only ever narrows that (see accounts/policy.py).
     allowed_mail_hosts = models.TextField(_("allowed upstream mail hosts"), blank=True)
+    # Empty: the operator's default (accounts/limits.py); a number only lowers it.
+    max_accounts_per_user = models.PositiveIntegerField(
+        _("mail accounts per member"), null=True, blank=True
+    )
+    max_event_streams_per_user = models.PositiveIntegerField(
+        _("open tabs with live updates per member"), null=True, blank=True
+    )
+    max_server_searches_per_user = models.PositiveIntegerField(
+        _("searches on the mail server at once per member"), null=True, blank=True
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -76,6 +86,7 @@ class LoginFailure(models.Model):
         indexes: ClassVar = [
             models.Index(fields=["username", "created"]),
             models.Index(fields=["ip", "created"]),
+            models.Index(fields=["username", "ip", "created"]),
         ]
 
     def __str__(self) -> str:

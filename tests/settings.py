@@ -31,7 +31,11 @@ if EMBEDDED_LEG:
 else:
     os.environ["DATABASE_URL"] = services.postgres_url()
     # One Redis database per xdist worker, so workers never take each other's tasks.
-    os.environ["REDIS_URL"] = services.with_redis_db(services.redis_url(), 1 + _worker_index)
+    # WEBMAIL_TEST_REDIS_DB_BASE separates whole runs that share one Redis server.
+    _redis_base = int(os.environ.get("WEBMAIL_TEST_REDIS_DB_BASE", "1"))
+    os.environ["REDIS_URL"] = services.with_redis_db(
+        services.redis_url(), _redis_base + _worker_index
+    )
 
 from webmail.settings import *  # noqa: E402, F403
 from webmail.settings import DATABASES  # noqa: E402

@@ -179,3 +179,22 @@ CELERY_BEAT_SCHEDULE["sync-all-accounts"] = {
 CELERY_BEAT_SCHEDULE["evict-bodies"] = {"task": "webmail.tasks.evict_bodies", "schedule": 3600.0}
 # Raw message bodies cached in the database (IMAP only: the server keeps the original).
 BODY_CACHE_BYTES = env.int("WEBMAIL_BODY_CACHE_MB", default=1024) * 1024 * 1024
+
+# What one user can cost everyone (accounts/limits.py; an organisation may lower the first three).
+MAX_ACCOUNTS_PER_USER = config.env_int("WEBMAIL_MAX_ACCOUNTS_PER_USER", default=10, minimum=1)
+MAX_EVENT_STREAMS_PER_USER = config.env_int(
+    "WEBMAIL_MAX_EVENT_STREAMS_PER_USER", default=5, minimum=1
+)
+MAX_SERVER_SEARCHES_PER_USER = config.env_int(
+    "WEBMAIL_MAX_SERVER_SEARCHES_PER_USER", default=2, minimum=1
+)
+# Worker slots one user's syncs and body fetches may hold at once; the rest wait their turn.
+MAX_WORKER_SLOTS_PER_USER = config.env_int(
+    "WEBMAIL_MAX_WORKER_SLOTS_PER_USER", default=2, minimum=1
+)
+# PDF preview renderers one user may run at once (webmail/previews.py).
+MAX_RENDERS_PER_USER = config.env_int("WEBMAIL_MAX_RENDERS_PER_USER", default=1, minimum=1)
+# Largest message fetched and cached whole; bigger ones list normally and download in chunks.
+MAX_MESSAGE_BYTES = (
+    config.env_int("WEBMAIL_MAX_MESSAGE_MB", default=50, minimum=1, maximum=2048) * 1024 * 1024
+)
