@@ -17,29 +17,31 @@ from django.utils.formats import time_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts import policy, throttle
+from accounts import audit, policy, throttle
 from accounts.models import Organisation, Preferences
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
-    """Refuse while the username or address is locked; count every failed attempt."""
+    """Every sign-in goes through here: the throttle decides before the password is checked,
+    and every outcome is audited (accounts/throttle.py, accounts/audit.py)."""
 
     request: HttpRequest
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username") or ""
-        ip = throttle.client_ip(self.request)
-        until = throttle.locked_until(username, ip)
-        if until is not None:
-            raise ValidationError(locked_message(until), code="throttled")
+        decision = throttle.begin_attempt(username, throttle.client_ip(self.request))
+        if decision.locked_until is not None:
+            audit.sign_in(self.request, username, "throttled")
+            raise ValidationError(locked_message(decision.locked_until), code="throttled")
         try:
-            return super().clean()
-        except ValidationError as exc:
-            throttle.do_record_failure(username, ip)
-            until = throttle.locked_until(username, ip)
-            if until is not None:
-                raise ValidationError(locked_message(until), code="throttled") from exc
+            data = super().clean()
+        except ValidationError:
+            throttle.end_attempt(decision, succeeded=False)
+            audit.sign_in(self.request, username, "failed")
             raise
+        throttle.end_attempt(decision, succeeded=True)
+        audit.sign_in(self.request, username, "ok")
+        return data
 
 
 def locked_message(until: datetime) -> str:

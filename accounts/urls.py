@@ -5,7 +5,7 @@ from django.urls import path
 from accounts.views import auth, mail_accounts, members, policy, preferences
 
 urlpatterns = [
-    path("login/", auth.LoginView.as_view(), name="login"),
+    path("login/", auth.login, name="login"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),
     path("settings/password/", auth.PasswordChangeView.as_view(), name="password_change"),
     path(

@@ -95,12 +95,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Failed-login throttle (accounts/throttle.py).
-LOGIN_FAILURES_PER_USERNAME = 5
+# Sign-in throttle (accounts/throttle.py; the policy is in its docstring and the README).
+LOGIN_FREE_FAILURES_PER_PAIR = 5  # per (username, address) before the backoff starts
+LOGIN_MAX_BACKOFF_MINUTES = 60
+LOGIN_PAIR_MEMORY = 24 * 3600  # seconds a (username, address) failure counts
 LOGIN_FAILURES_PER_IP = 20
+LOGIN_FAILURES_PER_USERNAME = 10  # from all addresses: slow mode, never a lock
+LOGIN_MAX_DELAY_SECONDS = 8.0
 LOGIN_THROTTLE_WINDOW_SECONDS = 15 * 60
-# Trust X-Forwarded-For for the client address only when a proxy sets it.
+# Take the client address from X-Forwarded-For only behind proxies that set it; the client is
+# the entry the outermost of WEBMAIL_TRUSTED_PROXY_HOPS proxies appended.
 WEBMAIL_TRUST_X_FORWARDED_FOR = config.env_bool(env, "WEBMAIL_TRUST_X_FORWARDED_FOR", default=False)
+WEBMAIL_TRUSTED_PROXY_HOPS = config.env_int("WEBMAIL_TRUSTED_PROXY_HOPS", default=1, minimum=1)
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fa", "فارسی")]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import auth
 from webmail.views import actions, health, mailbox, message, proxy, stream
 
 urlpatterns = [
@@ -34,6 +35,8 @@ urlpatterns = [
     path("mail/proxy/", proxy.image_proxy, name="image_proxy"),
     path("events/", stream.event_stream, name="events"),
     path("healthz", health.healthz, name="healthz"),
+    # Before admin.site.urls: Django's own admin login form would skip our throttle.
+    path("admin/login/", auth.admin_login),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
 ]

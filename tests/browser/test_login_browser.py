@@ -48,7 +48,7 @@ def test_a_wrong_password_then_the_lock_message(page: Any, bob: User) -> None:
     sign_in(page, "bob", PASSWORD)
     error = page.locator("#login-error").inner_text()
     assert "Too many failed sign-in attempts" in error
-    assert "Try again in 15 minutes" in error
+    assert "Try again in 1 minute" in error
     assert "/login/" in page.url
 
 
